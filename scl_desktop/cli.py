@@ -1,0 +1,48 @@
+"""`scl`: the headless command line over the same engine the desktop app uses.
+
+Each command group lives in a module of ``scl_desktop.commands`` with a ``register(subparsers)``
+function; every such module is registered. Errors from the engine are printed as one clear message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from scl_desktop import __version__
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full `scl` argument parser with every command group registered."""
+    parser = argparse.ArgumentParser(
+        prog="scl",
+        description="Two-stage supervised-contrastive learning for imbalanced aerial scene recognition.",
+    )
+    parser.add_argument("--version", action="version", version=f"scl_desktop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from scl_desktop import commands
+
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        importlib.import_module(f"scl_desktop.commands.{info.name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `scl` console script."""
+    from scl_desktop.core.errors import SclError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SclError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: work done so far was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

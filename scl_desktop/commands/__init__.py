@@ -1,0 +1,1 @@
+"""Command groups of the `scl` CLI; each module has ``register(subparsers)``."""

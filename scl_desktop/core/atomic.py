@@ -1,0 +1,73 @@
+"""Atomic writes: write to a temporary file beside the target, then rename over it."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from scl_desktop.core.errors import DiskFullError, SclError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; on success rename it to ``target``.
+
+    On any error the temporary file is removed and ``target`` is left untouched.
+    ``suffix`` keeps an extension on the temporary name for writers that check it.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(
+                f"The disk is full while writing {target}.",
+                "Free some space (or choose another folder) and try again; the previous file is unchanged.",
+            ) from exc
+        raise SclError(f"Could not write {target}: {exc.strerror or exc}.", "Check that the folder is writable.") from exc
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
+    """Atomically write ``data`` to ``target``."""
+    with atomic_path(target) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    return Path(target)
+
+
+def write_text(target: str | os.PathLike[str], text: str) -> Path:
+    """Atomically write UTF-8 ``text`` to ``target``."""
+    return write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
+    """Atomically write ``obj`` as indented UTF-8 JSON."""
+    return write_text(target, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def read_json(path: str | os.PathLike[str]) -> Any:
+    """Read a JSON file, turning a missing or corrupt file into a clear ``SclError``."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SclError(f"{path} does not exist.", "Check the path.") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SclError(f"{path} is not valid JSON ({exc}).", "The file is damaged; recreate it.") from exc
