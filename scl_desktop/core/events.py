@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from scl_desktop.core.errors import Cancelled
 
@@ -70,7 +70,7 @@ class Log:
     level: str = "info"
 
 
-Event = Union[Progress, StepMetrics, EpochMetrics, Log]
+Event = Progress | StepMetrics | EpochMetrics | Log
 R = TypeVar("R")
 StepGenerator = Generator[Event, None, R]
 

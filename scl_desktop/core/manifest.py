@@ -153,7 +153,7 @@ class DatasetManifest:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> DatasetManifest:
-        if d.get("kind") != "scl-dataset":
+        if not isinstance(d, dict) or d.get("kind") != "scl-dataset":
             raise DatasetError("This JSON file is not a dataset manifest.", "Create one with `scl import FOLDER`.")
         return cls(
             source=d["source"],
@@ -243,7 +243,7 @@ class SplitManifest:
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> SplitManifest:
-        if d.get("kind") != "scl-split":
+        if not isinstance(d, dict) or d.get("kind") != "scl-split":
             raise DatasetError("This JSON file is not a split manifest.", "Create one with `scl split MANIFEST`.")
         return cls(
             dataset=DatasetManifest.from_json(d["dataset"]),

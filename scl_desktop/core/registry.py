@@ -1,0 +1,408 @@
+"""The run registry: an SQLite index (WAL mode) of the run folders, for listing and comparing.
+
+The run folders are the truth; the registry is an index that can always be rebuilt from them.
+Every run folder holds a ``run.json`` record (id, kind, status, dataset, architecture, result
+summaries). ``Registry.list`` first syncs the index with the folders: rows of folders deleted by
+hand are dropped, folders it does not know are added, and rows whose ``run.json`` changed are
+refreshed. A missing, outdated or damaged database file is rebuilt by scanning ``runs_dir()``.
+Several processes may read and write at once (WAL mode, a busy timeout, short transactions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scl_desktop.core.atomic import read_json
+from scl_desktop.core.errors import CheckpointError, SclError
+from scl_desktop.core.paths import data_dir, runs_dir
+
+SCHEMA_VERSION = 1
+RUN_FILE = "run.json"
+RUN_RECORD_TYPE = "scl-run"
+SUMMARY_KEYS = ("majority", "minority", "overall", "balanced_accuracy", "macro_f1")
+
+_SCHEMA = f"""
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    name TEXT,
+    created TEXT,
+    updated TEXT,
+    status TEXT,
+    message TEXT,
+    path TEXT NOT NULL,
+    source TEXT,
+    arch TEXT,
+    seed INTEGER,
+    n_classes INTEGER,
+    host TEXT,
+    pid INTEGER,
+    record_stamp TEXT
+);
+CREATE TABLE results (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    method TEXT NOT NULL,
+    {", ".join(f"{k} REAL" for k in SUMMARY_KEYS)},
+    PRIMARY KEY (run_id, method)
+);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """One registry row: the run's identity, state, dataset, architecture and result summaries.
+
+    ``results`` maps method name to {"majority", "minority", "overall", "balanced_accuracy",
+    "macro_f1"} in percent (``None`` where not defined).
+    """
+
+    id: str
+    kind: str
+    name: str | None
+    created: str | None
+    updated: str | None
+    status: str | None
+    message: str | None
+    path: str
+    source: str | None
+    arch: str | None
+    seed: int | None
+    n_classes: int | None
+    host: str | None = None
+    pid: int | None = None
+    results: dict[str, dict[str, float | None]] = field(default_factory=dict)
+
+    @property
+    def status_label(self) -> str:
+        """The status, with "running" shown as "interrupted" when its process on this host is gone."""
+        return effective_status(self.status, self.host, self.pid)
+
+    def best(self, key: str = "overall") -> tuple[str, dict[str, float | None]] | None:
+        """The method with the highest ``key`` accuracy, or ``None`` without results."""
+        scored = [(m, r) for m, r in self.results.items() if r.get(key) is not None]
+        return max(scored, key=lambda mr: mr[1][key]) if scored else None  # type: ignore[arg-type,return-value]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "name": self.name, "created": self.created, "updated": self.updated,
+            "status": self.status_label, "message": self.message, "path": self.path, "source": self.source,
+            "arch": self.arch, "seed": self.seed, "n_classes": self.n_classes, "results": self.results,
+        }
+
+
+def effective_status(status: str | None, host: str | None, pid: int | None) -> str:
+    """``status``, except "running" becomes "interrupted" when its process on this host no longer exists."""
+    status = status or "unknown"
+    if status == "running" and pid and host == socket.gethostname() and _pid_alive(int(pid)) is False:
+        return "interrupted"
+    return status
+
+
+def _pid_alive(pid: int) -> bool | None:
+    """Whether a local process exists; ``None`` when that cannot be checked (Windows)."""
+    if os.name == "nt":
+        return None  # os.kill(pid, 0) would terminate the process on Windows
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return None
+    return True
+
+
+def read_run_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``run.json`` record of a run folder; ``CheckpointError`` when missing or damaged."""
+    folder = Path(folder)
+    path = folder / RUN_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{folder} is not a run folder ({RUN_FILE} is missing).",
+                              "Pass a run id from `scl runs list` or the folder of a run.")
+    try:
+        record = read_json(path)
+    except SclError as exc:
+        raise CheckpointError(f"The run record {path} is damaged: {exc.what}",
+                              "Delete the run folder, or restore it from a backup.") from exc
+    if not isinstance(record, dict) or record.get("type") != RUN_RECORD_TYPE or not record.get("id"):
+        raise CheckpointError(f"{path} is not a run record written by scl_desktop.",
+                              "Pass a run id from `scl runs list` or the folder of a run.")
+    return record
+
+
+class Registry:
+    """SQLite index of runs at ``data_dir()/runs.sqlite`` (or ``path``), rebuilt from the run folders when needed."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None,
+                 runs_root: str | os.PathLike[str] | None = None) -> None:
+        self.path = Path(path) if path is not None else data_dir() / "runs.sqlite"
+        self.runs_root = Path(runs_root) if runs_root is not None else runs_dir()
+        self._ensure()
+
+    # --- connection and schema -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            conn = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+        try:
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 15000")
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from exc
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A connection inside one short write transaction (committed on success)."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _error(self, exc: sqlite3.Error) -> SclError:
+        return SclError(f"The run registry {self.path} cannot be used ({exc}).",
+                        "Check that the data folder is writable; deleting runs.sqlite is safe, it is rebuilt from the run folders.")
+
+    @property
+    def journal_mode(self) -> str:
+        """The SQLite journal mode in use ("wal" normally)."""
+        with self._connect() as conn:
+            return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+
+    def _ensure(self) -> None:
+        """Create the database (WAL mode) or rebuild it when missing, outdated or damaged."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        if not fresh:
+            try:
+                conn = sqlite3.connect(self.path, timeout=15.0)
+                try:
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                finally:
+                    conn.close()
+                fresh = version != SCHEMA_VERSION or not {"runs", "results"} <= tables
+            except sqlite3.OperationalError as exc:  # locked or unreadable: not damaged, do not touch it
+                raise self._error(exc) from exc
+            except sqlite3.DatabaseError:  # "file is not a database", "malformed": keep it aside, start anew
+                self._move_aside()
+                fresh = True
+        if fresh:
+            self._create()
+            self.rebuild()
+
+    def _move_aside(self) -> None:
+        """Keep a damaged database file for inspection and start a new one."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            src = self.path.with_name(self.path.name + suffix)
+            if src.exists():
+                os.replace(src, self.path.with_name(f"{self.path.name}.damaged-{stamp}{suffix}"))
+
+    def _create(self) -> None:
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version != SCHEMA_VERSION:  # another process may have just created it
+                conn.execute("DROP TABLE IF EXISTS results")
+                conn.execute("DROP TABLE IF EXISTS runs")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute("COMMIT")
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def add(self, run: Any) -> RunRow:
+        """Insert or refresh the row of a run (a ``Run`` or its folder) from its ``run.json``."""
+        folder = Path(getattr(run, "path", run))
+        record = read_run_record(folder)
+        with self._write() as conn:
+            self._upsert(conn, folder, record)
+        row = self.get(record["id"], sync=False)
+        assert row is not None
+        return row
+
+    def _upsert(self, conn: sqlite3.Connection, folder: Path, record: Mapping[str, Any]) -> None:
+        stamp = _record_stamp(folder)
+        run_id = str(record["id"])
+        conn.execute(
+            "INSERT OR REPLACE INTO runs (id, kind, name, created, updated, status, message, path, source, arch,"
+            " seed, n_classes, host, pid, record_stamp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run_id, record.get("run_kind", "?"), record.get("name"), record.get("created"), record.get("updated"),
+             record.get("status"), record.get("message"), str(folder.resolve()), record.get("source"),
+             record.get("arch"), record.get("seed"), record.get("n_classes"), record.get("host"), record.get("pid"),
+             stamp),
+        )
+        conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
+        for method, summary in (record.get("results") or {}).items():
+            self._insert_result(conn, run_id, method, summary)
+
+    @staticmethod
+    def _insert_result(conn: sqlite3.Connection, run_id: str, method: str, summary: Mapping[str, Any]) -> None:
+        conn.execute(
+            f"INSERT OR REPLACE INTO results (run_id, method, {', '.join(SUMMARY_KEYS)}) VALUES (?,?,?,?,?,?,?)",
+            (run_id, method, *(summary.get(k) for k in SUMMARY_KEYS)),
+        )
+
+    def update_status(self, run_id: str, status: str, message: str | None = None) -> None:
+        """Set the status of a registered run (the run folder is updated by ``Run.set_status``)."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET status = ?, message = ? WHERE id = ?", (status, message, run_id))
+
+    def record_result(self, run_id: str, method: str, evaluation: Any) -> None:
+        """Store the summary of an ``Evaluation`` (or its JSON / summary dict) for ``method`` of a registered run."""
+        summary = evaluation.summary() if hasattr(evaluation, "summary") else dict(evaluation)
+        with self._write() as conn:
+            self._insert_result(conn, run_id, method, summary)
+
+    def delete(self, run_id: str, remove_files: bool = False) -> None:
+        """Remove a run from the registry; with ``remove_files`` also delete its folder.
+
+        Without ``remove_files`` the row comes back at the next ``sync`` while the folder is still in
+        ``runs_root`` (the folders are the truth); that form is for folders already gone or moved.
+        """
+        row = self.get(run_id, sync=False)
+        if row is None:
+            raise CheckpointError(f"Run {run_id} is not in the registry.", "See `scl runs list` for the runs there are.")
+        folder = Path(row.path)
+        if remove_files and folder.exists():
+            if not (folder / RUN_FILE).is_file():
+                raise CheckpointError(f"{folder} does not look like a run folder ({RUN_FILE} is missing); not deleting it.",
+                                      "Delete it by hand if you are sure.")
+            try:
+                shutil.rmtree(folder)
+            except OSError as exc:
+                raise SclError(f"Could not delete {folder}: {exc}.",
+                               "Close programs that use files of this run and try again.") from exc
+        with self._write() as conn:
+            conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+
+    # --- syncing with the folders ----------------------------------------------------------
+
+    def rebuild(self) -> int:
+        """Forget every row and re-add every run folder under ``runs_root``; returns the number of runs."""
+        with self._write() as conn:
+            conn.execute("DELETE FROM results")
+            conn.execute("DELETE FROM runs")
+            count = 0
+            for folder in self._run_folders():
+                record = _try_record(folder)
+                if record is not None:
+                    self._upsert(conn, folder, record)
+                    count += 1
+        return count
+
+    def _run_folders(self) -> list[Path]:
+        if not self.runs_root.is_dir():
+            return []
+        return sorted(p for p in self.runs_root.iterdir() if (p / RUN_FILE).is_file())
+
+    def sync(self) -> None:
+        """Drop rows whose folder is gone, add unknown run folders, refresh rows whose run.json changed."""
+        with self._connect() as conn:
+            known = {r["path"]: (r["id"], r["record_stamp"])
+                     for r in conn.execute("SELECT id, path, record_stamp FROM runs")}
+        gone: list[str] = []
+        updates: list[tuple[Path, dict[str, Any]]] = []
+        for path, (run_id, stamp) in known.items():
+            now = _record_stamp(Path(path))
+            if now is None:
+                gone.append(run_id)
+            elif now != stamp and (record := _try_record(Path(path))) is not None:
+                updates.append((Path(path), record))
+        present = {run_id for run_id, _ in known.values()} - set(gone)
+        for folder in self._run_folders():
+            if str(folder.resolve()) in known:
+                continue
+            record = _try_record(folder)
+            if record is not None and record["id"] not in present:  # a copied folder does not steal the row
+                updates.append((folder, record))
+                present.add(record["id"])
+        if not gone and not updates:
+            return
+        with self._write() as conn:
+            for run_id in gone:
+                conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
+            for folder, record in updates:
+                self._upsert(conn, folder, record)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def list(self, kind: str | None = None, sync: bool = True) -> list[RunRow]:
+        """All runs, newest first (synced with the run folders first unless ``sync=False``)."""
+        if sync:
+            self.sync()
+        query, args = "SELECT * FROM runs", ()
+        if kind is not None:
+            query, args = query + " WHERE kind = ?", (kind,)
+        with self._connect() as conn:
+            rows = conn.execute(query + " ORDER BY created DESC, id DESC", args).fetchall()
+            results = self._results(conn)
+        return [_row(r, results.get(r["id"], {})) for r in rows]
+
+    def get(self, run_id: str, sync: bool = True) -> RunRow | None:
+        """The row of one run, or ``None``."""
+        if sync:
+            self.sync()
+        with self._connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return None
+            results = self._results(conn, run_id)
+        return _row(row, results.get(run_id, {}))
+
+    @staticmethod
+    def _results(conn: sqlite3.Connection, run_id: str | None = None) -> dict[str, dict[str, dict[str, float | None]]]:
+        query = "SELECT * FROM results" + (" WHERE run_id = ?" if run_id else "") + " ORDER BY method"
+        out: dict[str, dict[str, dict[str, float | None]]] = {}
+        for r in conn.execute(query, (run_id,) if run_id else ()):
+            out.setdefault(r["run_id"], {})[r["method"]] = {k: r[k] for k in SUMMARY_KEYS}
+        return out
+
+
+def _record_stamp(folder: Path) -> str | None:
+    """Identity of the current run.json: inode, mtime and size (each atomic rewrite gets a new inode)."""
+    try:
+        st = (folder / RUN_FILE).stat()
+    except OSError:
+        return None
+    return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _try_record(folder: Path) -> dict[str, Any] | None:
+    try:
+        return read_run_record(folder)
+    except CheckpointError:
+        return None
+
+
+def _row(r: sqlite3.Row, results: dict[str, dict[str, float | None]]) -> RunRow:
+    return RunRow(
+        id=r["id"], kind=r["kind"], name=r["name"], created=r["created"], updated=r["updated"], status=r["status"],
+        message=r["message"], path=r["path"], source=r["source"], arch=r["arch"], seed=r["seed"],
+        n_classes=r["n_classes"], host=r["host"], pid=r["pid"], results=results,
+    )
