@@ -1,0 +1,325 @@
+"""The aerial augmentation policy as batched tensor operations on the training device.
+
+Input is a uint8 batch ``[B, 3, H, W]`` straight from the decoded cache; output is a float32,
+ImageNet-normalised batch ``[B, 3, out, out]``. The four parts of the paper's policy:
+
+* **RCR** random crop and resize (area fraction and aspect ratio as torchvision's
+  ``RandomResizedCrop``),
+* **RF** horizontal and vertical flips,
+* **RR** rotation by any angle, by multiples of 90 degrees, or both,
+* **RCD** colour distortion: brightness, contrast, saturation and hue jitter (together, with
+  probability ``color_p``) and random grayscale (probability ``grayscale_p``).
+
+Crop, flip and rotation are composed into one affine matrix per sample and applied with a
+single sampling grid + ``grid_sample``; the colour distortion is one 3x3 matrix plus an
+offset per sample, applied together with the normalisation in one batched matrix product.
+No Python loop runs over the images. Differences from torchvision's per-image transforms, on
+purpose: the crop window is continuous (not whole pixels), the colour operations run in a
+fixed order (brightness, contrast, saturation, hue) and are clamped once at the end instead of
+after each step, and hue is a rotation of the chroma plane in YIQ space instead of an HSV shift.
+The normalisation constants live only in this module.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from scl_desktop.core.errors import ConfigError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+ROTATE_MODES = ("any", "90", "both")
+PADDING_MODES = ("reflection", "zeros")
+
+_LUMA = (0.299, 0.587, 0.114)
+_RGB_TO_YIQ = torch.tensor(
+    [[0.299, 0.587, 0.114], [0.5959, -0.2746, -0.3213], [0.2115, -0.5227, 0.3112]], dtype=torch.float64
+)
+
+
+def _hue_basis() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Constant matrices with hue_matrix(a) = A0 + cos(a) * Ac + sin(a) * As (rotation of I and Q)."""
+    inv = torch.linalg.inv(_RGB_TO_YIQ)
+    keep = torch.diag(torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64))
+    cos = torch.diag(torch.tensor([0.0, 1.0, 1.0], dtype=torch.float64))
+    sin = torch.tensor([[0.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
+    return tuple((inv @ m @ _RGB_TO_YIQ).float() for m in (keep, cos, sin))  # type: ignore[return-value]
+
+
+_HUE_A0, _HUE_AC, _HUE_AS = _hue_basis()
+# cos and sin of k * 90 degrees, exact, so that quarter turns move pixels exactly.
+_QUARTER_TURNS = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.0, -1.0]])
+# Columns of the per-sample uniform draws (one torch.rand call per batch).
+_CROP_TRIALS = 10
+_U_AREA, _U_RATIO = slice(0, 10), slice(10, 20)
+_U_CX, _U_CY, _U_HFLIP, _U_VFLIP, _U_QUARTER, _U_ANGLE = 20, 21, 22, 23, 24, 25
+_U_COLOR, _U_BRIGHT, _U_CONTRAST, _U_SAT, _U_HUE, _U_GRAY = 26, 27, 28, 29, 30, 31
+_U_COLUMNS = 32
+
+
+@functools.lru_cache(maxsize=8)
+def _constants(device: torch.device) -> dict[str, torch.Tensor]:
+    """The module's constant tensors on ``device``, copied once (a copy per batch would sync CUDA)."""
+    cpu = {"luma": torch.tensor(_LUMA), "mean": torch.tensor(IMAGENET_MEAN), "std": torch.tensor(IMAGENET_STD),
+           "hue_a0": _HUE_A0, "hue_ac": _HUE_AC, "hue_as": _HUE_AS, "quarter": _QUARTER_TURNS}
+    with torch.inference_mode(False):
+        return {k: v.to(device) for k, v in cpu.items()}
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Switches and parameters of the aerial augmentation policy (defaults: the paper's policy).
+
+    The colour defaults are those of the SupCon reference (jitter 0.4/0.4/0.4/0.1 with p=0.8,
+    grayscale p=0.2); the crop defaults are SupCon's ``RandomResizedCrop(scale=(0.2, 1.0))``.
+    Rotation: ``rotate_mode`` "90" turns by a random multiple of 90 degrees (lossless for aerial
+    views), "any" by a uniform angle in +-``rotate_degrees``, "both" combines the two; corners
+    that fall outside the image are filled by ``padding`` ("reflection" or "zeros").
+    """
+
+    crop: bool = True
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    flip: bool = True
+    hflip_p: float = 0.5
+    vflip_p: float = 0.5
+    rotate: bool = True
+    rotate_mode: str = "90"
+    rotate_degrees: float = 45.0
+    color: bool = True
+    color_p: float = 0.8
+    brightness: float = 0.4
+    contrast: float = 0.4
+    saturation: float = 0.4
+    hue: float = 0.1
+    grayscale_p: float = 0.2
+    padding: str = "reflection"
+
+    def __post_init__(self) -> None:
+        for name in ("crop_scale", "crop_ratio"):
+            value = getattr(self, name)
+            try:
+                pair = tuple(float(v) for v in value)
+            except (TypeError, ValueError):
+                pair = ()
+            if len(pair) != 2:
+                raise ConfigError(f"augmentation {name} must be two numbers (low, high), got {value!r}.",
+                                  f"Give it as [low, high], e.g. {list(getattr(AugmentConfig, name))}.")
+            object.__setattr__(self, name, pair)
+        lo, hi = self.crop_scale
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ConfigError(f"augmentation crop_scale {self.crop_scale} is not within 0 < low <= high <= 1.",
+                              "Use fractions of the image area, e.g. [0.2, 1.0].")
+        lo, hi = self.crop_ratio
+        if not 0.0 < lo <= hi:
+            raise ConfigError(f"augmentation crop_ratio {self.crop_ratio} is not 0 < low <= high.",
+                              "Use width/height ratios, e.g. [0.75, 1.333].")
+        for name in ("hflip_p", "vflip_p", "color_p", "grayscale_p"):
+            if not 0.0 <= float(getattr(self, name)) <= 1.0:
+                raise ConfigError(f"augmentation {name}={getattr(self, name)} is not a probability.",
+                                  "Use a value between 0 and 1.")
+        for name in ("brightness", "contrast", "saturation"):
+            if float(getattr(self, name)) < 0.0:
+                raise ConfigError(f"augmentation {name}={getattr(self, name)} is negative.",
+                                  "Use 0 (off) or a positive jitter strength such as 0.4.")
+        if not 0.0 <= float(self.hue) <= 0.5:
+            raise ConfigError(f"augmentation hue={self.hue} is outside 0..0.5.", "Use e.g. 0.1 (0 switches it off).")
+        if self.rotate_mode not in ROTATE_MODES:
+            raise ConfigError(f"augmentation rotate_mode {self.rotate_mode!r} is unknown.",
+                              f"Use one of {', '.join(ROTATE_MODES)}.")
+        if not 0.0 <= float(self.rotate_degrees) <= 180.0:
+            raise ConfigError(f"augmentation rotate_degrees={self.rotate_degrees} is outside 0..180.",
+                              "Use the largest random angle in degrees, e.g. 45.")
+        if self.padding not in PADDING_MODES:
+            raise ConfigError(f"augmentation padding {self.padding!r} is unknown.",
+                              f"Use one of {', '.join(PADDING_MODES)}.")
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AugmentConfig:
+        """Inverse of :meth:`to_json`; missing keys take their defaults, unknown keys are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"augmentation settings must be a JSON object, got {type(data).__name__}.",
+                              "Fix or remove the 'augment' entry of the configuration.")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown augmentation setting(s): {', '.join(unknown)}.",
+                              f"Known settings are: {', '.join(sorted(known))}.")
+        return cls(**data)
+
+
+def _check_batch(images: torch.Tensor, out_size: int) -> None:
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.dim() != 4 \
+            or images.shape[1] != 3:
+        got = f"{images.dtype} {tuple(images.shape)}" if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"expected a uint8 image batch [B, 3, H, W], got {got}")
+    if int(out_size) < 1:
+        raise ConfigError(f"output image size {out_size} is not positive.", "Use e.g. 224 (GPU) or 64 (CPU).")
+
+
+def _uniform(batch: int, device: torch.device, generator: torch.Generator | None) -> torch.Tensor:
+    """[batch, _U_COLUMNS] uniforms from ``generator`` (or the default generator of ``device``)."""
+    source = generator.device if generator is not None else device
+    u = torch.rand(batch, _U_COLUMNS, generator=generator, device=source)
+    return u.to(device, non_blocking=True)
+
+
+def _lerp(lo: float, hi: float, u: torch.Tensor) -> torch.Tensor:
+    return lo + (hi - lo) * u
+
+
+def _crop_windows(u: torch.Tensor, cfg: AugmentConfig, height: int, width: int) -> tuple[torch.Tensor, ...]:
+    """Half-widths, half-heights and centres (normalised coordinates) of the RCR windows.
+
+    Like torchvision: up to 10 tries of (area, log-ratio); the first that fits wins; the
+    whole image when none fits.
+    """
+    area = _lerp(cfg.crop_scale[0], cfg.crop_scale[1], u[:, _U_AREA])
+    ratio = torch.exp(_lerp(math.log(cfg.crop_ratio[0]), math.log(cfg.crop_ratio[1]), u[:, _U_RATIO]))
+    wf = torch.sqrt(area * ratio * (height / width))
+    hf = torch.sqrt(area / ratio * (width / height))
+    fits = (wf <= 1.0) & (hf <= 1.0)
+    first = fits.to(torch.float32).argmax(dim=1, keepdim=True)
+    any_fit = fits.any(dim=1)
+    one = torch.ones_like(any_fit, dtype=wf.dtype)
+    wf = torch.where(any_fit, wf.gather(1, first).squeeze(1), one)
+    hf = torch.where(any_fit, hf.gather(1, first).squeeze(1), one)
+    cx = (1.0 - wf) * (2.0 * u[:, _U_CX] - 1.0)
+    cy = (1.0 - hf) * (2.0 * u[:, _U_CY] - 1.0)
+    return wf, hf, cx, cy
+
+
+def _affine(u: torch.Tensor, cfg: AugmentConfig, height: int, width: int) -> torch.Tensor:
+    """[B, 2, 3] output->input sampling matrices composing crop, rotation and flips."""
+    batch = u.shape[0]
+    ones, zeros = torch.ones(batch, device=u.device), torch.zeros(batch, device=u.device)
+    if cfg.crop:
+        wf, hf, cx, cy = _crop_windows(u, cfg, height, width)
+    else:
+        wf, hf, cx, cy = ones, ones, zeros, zeros
+    if cfg.flip:
+        sx = torch.where(u[:, _U_HFLIP] < cfg.hflip_p, -ones, ones)
+        sy = torch.where(u[:, _U_VFLIP] < cfg.vflip_p, -ones, ones)
+    else:
+        sx = sy = ones
+    cos, sin = ones, zeros
+    if cfg.rotate and cfg.rotate_mode in ("90", "both"):
+        quarter = (u[:, _U_QUARTER] * 4).long().clamp_(max=3)
+        cs = _constants(u.device)["quarter"][quarter]
+        cos, sin = cs[:, 0], cs[:, 1]
+    if cfg.rotate and cfg.rotate_mode in ("any", "both") and cfg.rotate_degrees > 0:
+        angle = (2.0 * u[:, _U_ANGLE] - 1.0) * math.radians(cfg.rotate_degrees)
+        c, s = torch.cos(angle), torch.sin(angle)
+        cos, sin = cos * c - sin * s, sin * c + cos * s
+    # input = diag(wf, hf) @ R(angle) @ diag(sx, sy) @ output + (cx, cy); positive angles turn the
+    # content counter-clockwise on screen (as torch.rot90 on the last two dims).
+    row0 = torch.stack([wf * cos * sx, -wf * sin * sy, cx], dim=1)
+    row1 = torch.stack([hf * sin * sx, hf * cos * sy, cy], dim=1)
+    return torch.stack([row0, row1], dim=1)
+
+
+def _sampling_grid(theta: torch.Tensor, out_size: int) -> torch.Tensor:
+    """``F.affine_grid(theta, [B, C, out, out], align_corners=False)`` by broadcasting (several times faster on CPU)."""
+    batch = theta.shape[0]
+    lin = (torch.arange(out_size, device=theta.device, dtype=theta.dtype) * 2 + 1) / out_size - 1
+    grid = torch.empty(batch, out_size, out_size, 2, device=theta.device, dtype=theta.dtype)
+    for k in range(2):  # x then y input coordinate of every output pixel
+        row = theta[:, k]
+        along_x = (row[:, 0:1] * lin + row[:, 2:3])[:, None, :]
+        along_y = (row[:, 1:2] * lin)[:, :, None]
+        torch.add(along_x, along_y, out=grid[..., k])
+    return grid
+
+
+def _color_transform(u: torch.Tensor, cfg: AugmentConfig, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample colour matrix [B, 3, 3] and offset [B, 3] acting on RGB in 0..255 -> 0..1."""
+    batch, device = u.shape[0], u.device
+    eye = torch.eye(3, device=device).expand(batch, 3, 3)
+    if not cfg.color:
+        return eye / 255.0, torch.zeros(batch, 3, device=device)
+    const = _constants(device)
+    luma = const["luma"]
+    to_gray = torch.ones(3, 1, device=device) * luma  # every row = luma weights
+    apply = u[:, _U_COLOR] < cfg.color_p
+
+    def factor(strength: float, col: int) -> torch.Tensor:
+        f = _lerp(max(0.0, 1.0 - strength), 1.0 + strength, u[:, col])
+        return torch.where(apply, f, torch.ones_like(f))
+
+    b = factor(cfg.brightness, _U_BRIGHT)
+    c = factor(cfg.contrast, _U_CONTRAST)
+    s = factor(cfg.saturation, _U_SAT)
+    hue = torch.where(apply, cfg.hue * (2.0 * u[:, _U_HUE] - 1.0), torch.zeros_like(b)) * (2.0 * math.pi)
+    # brightness x*b; contrast blends with the mean gray level (b * g0); saturation blends each
+    # pixel with its gray value; hue rotates chroma. All keep gray vectors gray, so the offset of
+    # the contrast step passes through the later steps unchanged.
+    mean_gray = (view.mean(dim=(2, 3)) / 255.0) @ luma
+    sat = s[:, None, None] * eye + (1.0 - s)[:, None, None] * to_gray
+    rot = (const["hue_a0"] + torch.cos(hue)[:, None, None] * const["hue_ac"]
+           + torch.sin(hue)[:, None, None] * const["hue_as"])
+    matrix = (rot @ sat) * (b * c)[:, None, None]
+    offset = ((1.0 - c) * b * mean_gray)[:, None].expand(batch, 3)
+    gray = (u[:, _U_GRAY] < cfg.grayscale_p)[:, None, None]
+    matrix = torch.where(gray, to_gray @ matrix, matrix)
+    return matrix / 255.0, offset
+
+
+def _normalise_and_clamp(view: torch.Tensor, matrix: torch.Tensor, offset: torch.Tensor,
+                         channels_last: bool) -> torch.Tensor:
+    """(clamp(matrix @ rgb + offset, 0, 1) - mean) / std for every pixel, in one batched product."""
+    batch, _, height, width = view.shape
+    const = _constants(view.device)
+    mean, std = const["mean"], const["std"]
+    matrix = matrix / std[:, None]
+    offset = (offset - mean) / std
+    lo, hi = -mean / std, (1.0 - mean) / std
+    flat = view.reshape(batch, 3, height * width)
+    if channels_last:
+        out = torch.baddbmm(offset[:, None, :], flat.transpose(1, 2), matrix.transpose(1, 2))
+        out = out.clamp_(lo, hi)
+        return out.view(batch, height, width, 3).permute(0, 3, 1, 2)
+    out = torch.baddbmm(offset[:, :, None], matrix, flat)
+    out = out.clamp_(lo[:, None], hi[:, None])
+    return out.view(batch, 3, height, width)
+
+
+def augment_batch(images: torch.Tensor, out_size: int, cfg: AugmentConfig | None = None,
+                  generator: torch.Generator | None = None, channels_last: bool = False) -> torch.Tensor:
+    """One augmented, normalised view of every image of a uint8 batch ``[B, 3, H, W]``.
+
+    Runs on ``images.device``. Random numbers come from ``generator`` or from the default
+    generator of the device; on CUDA give a CUDA generator (a CPU one costs a host sync per call). Returns float32 ``[B, 3, out_size, out_size]``, in
+    channels_last memory layout when asked. Call it twice for SupCon's two views.
+    """
+    cfg = cfg or AugmentConfig()
+    _check_batch(images, out_size)
+    batch, _, height, width = images.shape
+    with torch.autocast(images.device.type, enabled=False):  # float32 whatever the caller's autocast
+        u = _uniform(batch, images.device, generator)
+        theta = _affine(u, cfg, height, width)
+        grid = _sampling_grid(theta, out_size)
+        view = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode=cfg.padding, align_corners=False)
+        matrix, offset = _color_transform(u, cfg, view)
+        return _normalise_and_clamp(view, matrix, offset, channels_last)
+
+
+def prepare_eval(images: torch.Tensor, out_size: int, channels_last: bool = False) -> torch.Tensor:
+    """Evaluation input: antialiased resize of a uint8 batch to ``out_size`` and normalisation."""
+    _check_batch(images, out_size)
+    with torch.autocast(images.device.type, enabled=False):
+        x = images.float()
+        if tuple(x.shape[-2:]) != (out_size, out_size):
+            x = F.interpolate(x, size=(out_size, out_size), mode="bilinear", antialias=True, align_corners=False)
+        batch = x.shape[0]
+        eye = torch.eye(3, device=x.device).expand(batch, 3, 3) / 255.0
+        return _normalise_and_clamp(x, eye, torch.zeros(batch, 3, device=x.device), channels_last)
