@@ -1,0 +1,96 @@
+"""Checkpoints: atomic save, validated load, and the RNG state a resumed run needs.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (nothing pickled
+beyond that), so it loads with ``torch.load(weights_only=True)``. It is serialised in memory
+and written with ``atomic.write_bytes``: a crash or a full disk leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scl_desktop.core.atomic import write_bytes
+from scl_desktop.core.errors import CheckpointError
+
+FORMAT = "scl-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` atomically to ``path`` (tagged with the checkpoint format and version)."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **state}, buffer)
+    return write_bytes(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by ``save_checkpoint``; ``CheckpointError`` if missing, corrupt or foreign."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"There is no checkpoint at {path}.",
+            "Check the run id or folder; a run has checkpoints only after its first saved epoch.",
+        )
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated or foreign files
+        raise CheckpointError(
+            f"The checkpoint {path} cannot be read ({type(exc).__name__}: {exc}).",
+            "The file is damaged or not an scl_desktop checkpoint; resume from an earlier run or train again.",
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not an scl_desktop checkpoint.", "Choose a checkpoint written by `scl train` or `scl baseline`."
+        )
+    if int(state.get("format_version", 0)) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} was written by a newer scl_desktop (checkpoint format {state['format_version']}).",
+            "Update scl_desktop to use it.",
+        )
+    return state
+
+
+def rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:
+    """Capture the global torch (CPU and CUDA), numpy and Python RNGs plus the named ``generators``."""
+    version, internal, gauss = random.getstate()
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": [version, list(internal), gauss],
+        "numpy": [np_name, torch.from_numpy(np_keys.astype(np.int64)), int(np_pos), int(np_has_gauss), float(np_gauss)],
+        "generators": {name: g.get_state() for name, g in (generators or {}).items()},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generator] | None = None) -> list[str]:
+    """Restore what ``rng_state`` captured (CUDA states only where the same devices exist).
+
+    Returns the names of ``generators`` whose saved state could not be applied (a run resumed on
+    another kind of device); they keep their fresh seeding.
+    """
+    torch.set_rng_state(state["torch"])
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = state["numpy"]
+    np.random.set_state((np_name, np_keys.numpy().astype(np.uint32), np_pos, np_has_gauss, np_gauss))
+    cuda = state.get("cuda")
+    if cuda is not None and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+    saved = state.get("generators", {})
+    skipped = []
+    for name, generator in (generators or {}).items():
+        try:
+            generator.set_state(saved[name])
+        except (KeyError, RuntimeError):  # absent, or saved on another device type (CPU vs CUDA state)
+            skipped.append(name)
+    return skipped
