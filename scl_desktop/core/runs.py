@@ -32,17 +32,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from scl_desktop.core.atomic import read_json, write_json, write_text
-from scl_desktop.core.devices import core_versions, cpu_cores, device_summary
 from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
 from scl_desktop.core.manifest import SplitManifest
 from scl_desktop.core.metrics import EVALUATION_FILE, Evaluation
 from scl_desktop.core.paths import runs_dir
 from scl_desktop.core.registry import RUN_FILE, RUN_RECORD_TYPE, Registry, effective_status, read_run_record
+
+if TYPE_CHECKING:
+    import torch
 
 RUN_KINDS = ("scl", "baseline")
 STATUSES = ("running", "done", "cancelled", "failed")
@@ -107,6 +107,10 @@ def git_commit() -> dict[str, Any] | None:
 
 def environment_info(device: torch.device | str | None = None) -> dict[str, Any]:
     """What environment.json records: package versions, code version, platform, CPU, device, command line."""
+    import torch  # lazily: reading runs (`scl runs list/show`) should not pay for importing torch
+
+    from scl_desktop.core.devices import core_versions, cpu_cores, device_summary
+
     info: dict[str, Any] = {
         "versions": core_versions(),
         "git": git_commit(),

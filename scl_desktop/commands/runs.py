@@ -1,0 +1,287 @@
+"""`scl runs list|show|compare|delete` and `scl evaluate`: look at stored runs and their results."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scl_desktop.core.errors import CheckpointError, ConfigError
+from scl_desktop.core.metrics import Evaluation
+from scl_desktop.core.registry import Registry
+from scl_desktop.terminal import EventPrinter, print_json
+
+if TYPE_CHECKING:
+    from scl_desktop.core.runs import Run
+
+RUN_HELP = "a run id (or a unique part of it), a run name, or the run's folder"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    runs = sub.add_parser("runs", help="list, show, compare or delete training runs",
+                          description="Look at the training runs stored on this computer.")
+    runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
+
+    p = runs_sub.add_parser("list", help="list all runs, newest first")
+    p.add_argument("--kind", choices=("scl", "baseline"), help="show only two-stage (scl) or baseline runs")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_list)
+
+    p = runs_sub.add_parser("show", help="show one run: dataset, settings, environment, metrics and results")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.set_defaults(func=cmd_show)
+
+    p = runs_sub.add_parser("compare", help="compare the results (majority/minority/overall accuracy) of runs")
+    p.add_argument("runs", metavar="RUN", nargs="+", help=RUN_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_compare)
+
+    p = runs_sub.add_parser("delete", help="delete runs (their folders with checkpoints and results)")
+    p.add_argument("runs", metavar="RUN", nargs="+", help=RUN_HELP)
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("evaluate", help="print the test results of runs (Table 1: majority, minority, overall)",
+                       description="Print the stored test-set results of a run: per method the accuracy on the "
+                                   "majority classes, the minority classes and overall, and per-class accuracy.")
+    p.add_argument("runs", metavar="RUN", nargs="+", help=RUN_HELP)
+    p.add_argument("--method", action="append",
+                   help="only this method (e.g. SCL-CB, Plain); may be given several times")
+    p.add_argument("--json", action="store_true", help="print JSON: {\"results\": [{method, run, majority, minority, "
+                                                         "overall, per_class}]} with accuracies in percent")
+    p.add_argument("--recompute", action="store_true",
+                   help="evaluate again from the saved checkpoints instead of reporting the stored results")
+    p.set_defaults(func=cmd_evaluate)
+
+
+# --- text formatting -----------------------------------------------------------------------
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain text table: numbers right-aligned, floats with one decimal, ``None`` as "-"."""
+    def cell(v: Any) -> str:
+        if v is None:
+            return "-"
+        return f"{v:.1f}" if isinstance(v, float) else str(v)
+
+    text = [[cell(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in text]) for i, h in enumerate(headers)]
+    numeric = [bool(rows) and all(isinstance(r[i], (int, float)) or r[i] is None for r in rows)
+               for i in range(len(headers))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(c.rjust(w) if num else c.ljust(w) for c, w, num in zip(cells, widths, numeric, strict=True)).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(r) for r in text)])
+
+
+TABLE1_HEADERS = ["method", "majority %", "minority %", "overall %", "balanced %", "macro-F1 %"]
+
+
+def _table1_row(method: str, summary: dict[str, Any]) -> list[Any]:
+    return [method, *(summary.get(k) for k in ("majority", "minority", "overall", "balanced_accuracy", "macro_f1"))]
+
+
+def format_run_results(run: Run, methods: Sequence[str] | None = None) -> str:
+    """The Table-1 breakdown of every method of a run, then per-class accuracy per method."""
+    methods = [m for m in run.methods() if not methods or m in methods]
+    if not methods:
+        return f"Run {run.id} has no results yet. Fit a classifier with `scl fit {run.id} --balance cb`."
+    evals = {m: run.evaluation(m) for m in methods}
+    table1 = format_table(TABLE1_HEADERS, [_table1_row(m, ev.summary()) for m, ev in evals.items()])
+    first = next(iter(evals.values()))
+    rows = [[c, first.roles.get(c, ""), first.support[c], *(evals[m].per_class.get(c) for m in methods)]
+            for c in first.classes]
+    per_class = format_table(["class", "role", "test n", *(f"{m} %" for m in methods)], rows)
+    return f"{table1}\n\nPer-class accuracy:\n{per_class}"
+
+
+# --- commands ------------------------------------------------------------------------------
+
+def cmd_list(args: argparse.Namespace) -> int:
+    rows = Registry().list(kind=args.kind)
+    if args.json:
+        print_json({"runs": [r.to_json() for r in rows]})
+        return 0
+    if not rows:
+        print("No runs yet. Train one with `scl train SPLIT` or try `scl demo`.")
+        return 0
+    table = []
+    for r in rows:
+        best = r.best("overall")
+        best_text = (f"{best[0]} {_pct(best[1]['majority'])}/{_pct(best[1]['minority'])}/{_pct(best[1]['overall'])}"
+                     if best else "-")
+        table.append([r.id, r.name or "", r.kind, r.status_label, _dataset_name(r.source), r.arch or "-", best_text])
+    print(format_table(["id", "name", "kind", "status", "dataset", "arch", "best (majority/minority/overall %)"], table))
+    return 0
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f}"
+
+
+def _dataset_name(source: str | None) -> str:
+    return (Path(source).name or source) if source else "-"
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from scl_desktop.core.runs import open_run
+
+    run = open_run(args.run)
+    env = _safe(lambda: run.environment, {})
+    split = run.split
+    if args.json:
+        print_json({
+            "run": {**run.record, "status": run.status_label, "path": str(run.path)},
+            "config": run.config, "environment": env,
+            "split": {"source": split.dataset.source, "protocol": split.protocol, "seed": split.seed,
+                      "roles": split.roles, "counts": {p: split.counts(p) for p in ("train", "val", "test")}},
+            "metrics": {s: run.read_metrics(s) for s in run.metrics_stages()},
+            "results": run.result_rows(),
+        })
+        return 0
+    versions = env.get("versions", {})
+    git = env.get("git") or {}
+    device = env.get("device") or {}
+    lines = [
+        f"Run {run.id}" + (f" ({run.name})" if run.name else ""),
+        f"  folder:   {run.path}",
+        f"  kind:     {run.kind}    status: {run.status_label}" + (f" ({run.message})" if run.message else ""),
+        f"  created:  {run.created}    seed: {run.seed}",
+        f"  dataset:  {split.dataset.source} ({len(split.classes)} classes, {split.protocol} split, "
+        f"train {len(split.train)}, val {len(split.val)}, test {len(split.test)})",
+        f"  code:     scl_desktop {versions.get('scl_desktop', '?')}"
+        + (f", git {git['commit'][:10]}{' (modified)' if git.get('dirty') else ''}" if git.get("commit") else ""),
+        f"  versions: python {versions.get('python', '?')}, torch {versions.get('torch', '?')}, "
+        f"torchvision {versions.get('torchvision', '?')}, numpy {versions.get('numpy', '?')}",
+    ]
+    if device:
+        lines.append(f"  device:   {device.get('device')} ({device.get('name', '?')}), AMP {device.get('amp', '?')}")
+    counts = split.counts("train")
+    lines.append("\nClasses:")
+    lines.append(format_table(["class", "role", "train n", "test n"],
+                              [[c, split.roles.get(c, ""), counts[c], split.counts("test")[c]] for c in split.classes]))
+    lines.append("\nSettings:")
+    lines.append(json.dumps(run.config, indent=2))
+    stages = run.metrics_stages()
+    if stages:
+        lines.append("\nTraining metrics:")
+        for stage in stages:
+            rows = run.read_metrics(stage)
+            last = rows[-1] if rows else {}
+            shown = ", ".join(f"{k} {_fmt(v)}" for k, v in last.items())
+            lines.append(f"  {stage}: {len(rows)} rows; last: {shown}  ({run.metrics_path(stage).name})")
+    lines.append("\nResults:")
+    lines.append(format_run_results(run))
+    print("\n".join(lines))
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _safe(get: Callable[[], Any], default: Any) -> Any:
+    try:
+        return get()
+    except CheckpointError:
+        return default
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from scl_desktop.core.runs import open_run
+
+    runs = [open_run(r) for r in args.runs]
+    rows = [row for run in runs for row in run.result_rows()]
+    notes = _test_set_notes(runs)
+    if args.json:
+        print_json({"results": rows, "notes": notes})
+        return 0
+    if not rows:
+        print("None of these runs has results yet.")
+        return 0
+    table = [[r["run"], *_table1_row(r["method"], r)] for r in rows]
+    print(format_table(["run", *TABLE1_HEADERS], table))
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _test_set_notes(runs: Sequence[Run]) -> list[str]:
+    """Warn when runs were tested on different test sets (their numbers are then not comparable)."""
+    keys = {}
+    for run in runs:
+        split = _safe(lambda run=run: run.split, None)
+        if split is not None:
+            keys[run.id] = (split.dataset.source, tuple(split.classes),
+                            tuple(sorted(split.dataset.items[i].path for i in split.test)))
+    if len(set(keys.values())) > 1:
+        return ["these runs were evaluated on different test sets; compare their numbers with care."]
+    return []
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from scl_desktop.core.runs import delete_run, open_run
+
+    runs = [open_run(r) for r in args.runs]
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigError("Deleting runs needs confirmation.", "Add --yes to delete without asking.")
+        for run in runs:
+            print(f"  {run.id}  {run.status_label}  {run.path}")
+        answer = input("Delete these runs and their folders? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("Nothing deleted.")
+            return 1
+    for run in runs:
+        delete_run(run)
+        print(f"deleted {run.id} ({run.path})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from scl_desktop.core.runs import open_run
+
+    runs = [open_run(r) for r in args.runs]
+    if args.recompute:
+        for run in runs:
+            _recompute(run, args.method or run.methods(), quiet=args.json)
+    rows = [r for run in runs for r in run.result_rows() if not args.method or r["method"] in args.method]
+    if args.json:
+        print_json({"results": rows,
+                    "runs": [{"id": run.id, "kind": run.kind, "status": run.status_label, "path": str(run.path)}
+                             for run in runs]})
+        return 0
+    for i, run in enumerate(runs):
+        if i:
+            print()
+        print(f"Run {run.id} ({run.kind}, {run.status_label})")
+        print(format_run_results(run, args.method))
+    return 0
+
+
+def _recompute(run: Run, methods: Sequence[str], quiet: bool) -> None:
+    """Re-evaluate ``methods`` of ``run`` from its checkpoints via ``fit_classifier.evaluate_run``."""
+    try:
+        from scl_desktop.core import fit_classifier
+    except ImportError as exc:
+        raise ConfigError("Re-evaluating from checkpoints is not available in this installation.",
+                          "Run `scl evaluate RUN` without --recompute to see the stored results.") from exc
+    hook = getattr(fit_classifier, "evaluate_run", None)
+    if hook is None:
+        raise ConfigError("Re-evaluating from checkpoints is not available in this version.",
+                          "Run `scl evaluate RUN` without --recompute to see the stored results.")
+    if not methods:
+        raise ConfigError(f"Run {run.id} has no results to recompute.", "Name one with --method, e.g. --method SCL-CB.")
+    from scl_desktop.core.events import drive
+
+    printer = EventPrinter(quiet=quiet)
+    for method in methods:
+        result = hook(run, method)
+        if hasattr(result, "__next__"):
+            result = drive(result, printer)
+        if isinstance(result, Evaluation):
+            run.save_result(method, result)
