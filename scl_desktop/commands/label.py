@@ -1,0 +1,171 @@
+"""`scl label`: label new imagery with a trained run; `scl export-model`: the model as ONNX."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+LABEL_DESCRIPTION = """\
+Label images, GeoTIFF tiles and large GeoTIFF scenes with a trained run and write the results
+as CSV, GeoJSON (window footprints in WGS84) and a classification GeoTIFF per scene.
+
+Inputs are files or folders (searched recursively). An image is cut into a grid of windows
+when at least two windows fit along one side (--grid / --whole change that); smaller images
+are labelled whole. Windows are --tile pixels (or --tile-m metres of the scene's CRS) wide,
+--stride apart (default: no overlap). By default the window size is that of the training
+images. Edge windows are shifted back inside the scene (--edge shift, full-size windows that
+overlap their neighbour) or padded with nodata (--edge pad). Windows with less than
+--min-valid valid (not nodata) pixels are skipped and counted. The training band mapping and
+stretch statistics are applied to every image and window.
+
+Each output file is written completely or not at all. Ctrl-C stops after the current batch
+and writes nothing (existing files stay as they were); a second Ctrl-C aborts at once.
+
+Example:
+  scl label 20250131-142233-scl-3fa9 scenes/ --out results.csv --geojson results.geojson \\
+      --raster classes.tif --tile-m 75"""
+
+EXPORT_DESCRIPTION = """\
+Export a trained model (encoder + classifier as one graph) to ONNX. The graph takes uint8 RGB
+images [batch, 3, S, S] at the run's working size (after the band mapping and stretch) and
+returns class probabilities; class names, input size, normalisation and band mapping are in its
+metadata. The file is checked with onnxruntime against the torch model on the run's test images."""
+
+
+def register(subparsers: Any) -> None:
+    """Add `scl label` and `scl export-model` to the CLI."""
+    p = subparsers.add_parser("label", help="label new images or GeoTIFF scenes; write CSV, GeoJSON, GeoTIFF",
+                              description=LABEL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", metavar="RUN", help="run id (or unique part of it, or run folder) from `scl runs list`")
+    p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, GeoTIFF scenes or folders of them")
+    p.add_argument("--out", metavar="CSV", help="results table, one row per image or window")
+    p.add_argument("--geojson", metavar="FILE", help="window footprints in WGS84 (RFC 7946) with the same columns")
+    p.add_argument("--raster", metavar="TIF",
+                   help="classification GeoTIFF (one pixel per window, class index, colour table, class names); "
+                        "with several scenes, one file per scene named <TIF stem>_<scene>.tif")
+    p.add_argument("--confidence", metavar="TIF", help="also write the confidence of each window as a GeoTIFF")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--tile", type=int, metavar="N", help="window size in pixels (default: training image size)")
+    size.add_argument("--tile-m", type=float, metavar="M", help="window size in metres of the scene's CRS")
+    step = p.add_mutually_exclusive_group()
+    step.add_argument("--stride", type=int, metavar="N", help="step between windows in pixels (default: window size)")
+    step.add_argument("--stride-m", type=float, metavar="M", help="step between windows in metres")
+    p.add_argument("--edge", choices=("shift", "pad"), default="shift",
+                   help="edge windows: shift back inside the scene (default) or pad with nodata")
+    p.add_argument("--min-valid", type=float, default=0.5, metavar="F",
+                   help="skip windows with a smaller share of valid (not nodata) pixels (default 0.5)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--grid", dest="mode", action="store_const", const="grid",
+                      help="cut every input into windows, however small")
+    mode.add_argument("--whole", dest="mode", action="store_const", const="whole",
+                      help="label every input whole, never cut it")
+    p.add_argument("--method", metavar="NAME",
+                   help="which model of the run (SCL-CB, SCL-CSCE, SCL-CE, Plain, ...); default: best overall accuracy")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--readers", type=int, metavar="N",
+                   help="threads reading images ahead of the device (default: one per CPU, at most 4)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=run_label, mode="auto")
+
+    e = subparsers.add_parser("export-model", help="export a trained model to ONNX (checked with onnxruntime)",
+                              description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("run", metavar="RUN", help="run id (or unique part of it, or run folder)")
+    e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    e.add_argument("--method", metavar="NAME", help="which model of the run; default: best overall accuracy")
+    e.add_argument("--check", type=int, default=8, metavar="N",
+                   help="test images to compare ONNX and torch on (default 8)")
+    e.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    e.set_defaults(func=run_export)
+
+
+@contextlib.contextmanager
+def _first_interrupt_cancels(token: Any) -> Iterator[None]:
+    """The first Ctrl-C sets ``token`` (the step stops cleanly); the next one interrupts at once."""
+    if not hasattr(signal, "SIGINT"):
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        print("\nstopping after the current batch (Ctrl-C again to abort) ...", file=sys.stderr)
+        token.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_label(args: argparse.Namespace) -> int:
+    from scl_desktop.core import geo_export
+    from scl_desktop.core.errors import ConfigError
+    from scl_desktop.core.events import CancelToken, drive
+    from scl_desktop.core.labelling import LabelConfig, label_inputs
+    from scl_desktop.core.tiling import TilingConfig
+    from scl_desktop.terminal import EventPrinter, print_json
+
+    if not (args.out or args.geojson or args.raster):
+        raise ConfigError("No output was asked for.", "Give --out results.csv (and/or --geojson, --raster).")
+    if args.confidence and not args.raster:
+        raise ConfigError("--confidence needs --raster.", "Give a classification raster path too.")
+    tiling = TilingConfig(tile=args.tile, stride=args.stride, tile_m=args.tile_m, stride_m=args.stride_m,
+                          edge=args.edge, min_valid=args.min_valid, mode=args.mode)
+    config = LabelConfig(tiling=tiling, batch_size=args.batch_size, device=args.device, method=args.method,
+                         readers=args.readers)
+    config.validate()
+    token = CancelToken()
+    printer = EventPrinter()
+    with _first_interrupt_cancels(token):
+        result = drive(label_inputs(args.run, args.inputs, config, token), printer)
+    summary = result.summary()
+    if result.cancelled:
+        message = (f"cancelled after {result.done} of {result.total} tiles; no output files were written "
+                   "(existing files are unchanged)")
+        print(message, file=sys.stderr)
+        if args.json:
+            print_json({**summary, "outputs": {"written": [], "not_written": _requested(args)}})
+        return 130
+    problems, dropped = [], []
+    geojson, raster, confidence = args.geojson, args.raster, args.confidence
+    if geojson and geo_export.geojson_feature_count(result) == 0:
+        problems.append(f"{geojson} was not written: none of the inputs is georeferenced.")
+        dropped.append(geojson)
+        geojson = None
+    if raster and not result.scenes:
+        problems.append(f"{raster} was not written: no input was cut into windows (use --grid to cut small images).")
+        dropped += [p for p in (raster, confidence) if p]
+        raster = confidence = None
+    report = geo_export.export_outputs(result, args.out, geojson, raster, confidence)
+    print(report.describe(), file=sys.stderr)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if args.json:
+        print_json({**summary, "outputs": {"written": [str(p) for p in report.written], "not_written": dropped}})
+    return 2 if problems else 0
+
+
+def _requested(args: argparse.Namespace) -> list[str]:
+    return [str(p) for p in (args.out, args.geojson, args.raster, args.confidence) if p]
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from scl_desktop.core.events import drive
+    from scl_desktop.core.onnx_export import export_run
+    from scl_desktop.terminal import EventPrinter, print_json
+
+    result = drive(export_run(args.run, args.onnx, args.method, args.check), EventPrinter())
+    if args.json:
+        print_json(result.to_json())
+    else:
+        print(f"wrote {result.path}")
+    return 0
