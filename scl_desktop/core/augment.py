@@ -13,7 +13,12 @@ ImageNet-normalised batch ``[B, 3, out, out]``. The four parts of the paper's po
 Crop, flip and rotation are composed into one affine matrix per sample and applied with a
 single sampling grid + ``grid_sample``; the colour distortion is one 3x3 matrix plus an
 offset per sample, applied together with the normalisation in one batched matrix product.
-No Python loop runs over the images. Differences from torchvision's per-image transforms, on
+No Python loop runs over the images. Images at least twice the output size (e.g. a 256 px
+store and 64 px views on a CPU) are sampled through a mipmap: an antialiased pyramid of 2x
+reductions, each view blended from the two levels whose pixels bracket its footprint.
+Bilinear taps that skip source pixels would alias fine textures (crop rows, roofs) into moire
+patterns that the antialiased ``prepare_eval`` images used for evaluation never show.
+Differences from torchvision's per-image transforms, on
 purpose: the crop window is continuous (not whole pixels), the colour operations run in a
 fixed order (brightness, contrast, saturation, hue) and are clamped once at the end instead of
 after each step, and hue is a rotation of the chroma plane in YIQ space instead of an HSV shift.
@@ -241,6 +246,65 @@ def _sampling_grid(theta: torch.Tensor, out_size: int) -> torch.Tensor:
     return grid
 
 
+def _shrink(images: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Antialiased bilinear resize of a uint8 batch to ``height x width``, as float (uint8 fast path on the CPU)."""
+    if images.device.type == "cpu":
+        return F.interpolate(images, size=(height, width), mode="bilinear", antialias=True, align_corners=False).float()
+    return F.interpolate(images.float(), size=(height, width), mode="bilinear", antialias=True, align_corners=False)
+
+
+def _mip_levels(height: int, width: int, out_size: int, cfg: AugmentConfig) -> range:
+    """Pyramid levels (level k: the image shrunk 2^k times) that views of this batch can need.
+
+    The coarsest is the last one still at least ``out_size`` on its shorter side; the finest is
+    the one nearest the smallest footprint any view can have (the smallest crop area; rotation
+    does not shrink a footprint), so the full-size image is not touched (a costly float copy)
+    when views need at most a slight upsampling of the next level.
+    """
+    coarsest = max(0, int(math.floor(math.log2(min(height, width) / out_size))))
+    area = cfg.crop_scale[0] if cfg.crop else 1.0
+    smallest = math.sqrt(area * height * width) / out_size
+    finest = min(coarsest, max(0, round(math.log2(smallest))))
+    return range(finest, coarsest + 1)
+
+
+def _mip_weights(theta: torch.Tensor, height: int, width: int, out_size: int, levels: range) -> torch.Tensor:
+    """Per sample and level, the trilinear mipmap weight [B, len(levels)] (rows sum to 1).
+
+    The footprint of a view is the larger of the source-pixel steps along the output's x and y
+    axes (crop size and rotation included); its level of detail ``log2(footprint)``, clamped to
+    ``levels``, is split between the two levels around it.
+    """
+    step_x = torch.hypot(theta[:, 0, 0] * width, theta[:, 1, 0] * height)
+    step_y = torch.hypot(theta[:, 0, 1] * width, theta[:, 1, 1] * height)
+    lod = torch.log2(torch.maximum(step_x, step_y) / out_size).clamp(levels.start, levels.stop - 1)
+    ks = torch.arange(levels.start, levels.stop, device=theta.device, dtype=lod.dtype)
+    return (1.0 - (lod[:, None] - ks[None, :]).abs()).clamp_min(0.0)
+
+
+def _resample(images: torch.Tensor, theta: torch.Tensor, out_size: int, cfg: AugmentConfig) -> torch.Tensor:
+    """Float views [B, 3, out, out] of the uint8 ``images`` through the sampling matrices ``theta``.
+
+    Images at least twice the output size are sampled through a mipmap (see the module
+    docstring), so that no bilinear tap skips source pixels.
+    """
+    height, width = images.shape[-2:]
+    levels = _mip_levels(height, width, out_size, cfg)
+    grid = _sampling_grid(theta, out_size)
+
+    def sample(k: int) -> torch.Tensor:
+        source = images.float() if k == 0 else _shrink(images, round(height / 2**k), round(width / 2**k))
+        return F.grid_sample(source, grid, mode="bilinear", padding_mode=cfg.padding, align_corners=False)
+
+    if len(levels) == 1:
+        return sample(levels[0])
+    weights = _mip_weights(theta, height, width, out_size, levels)[:, :, None, None, None]
+    view = weights[:, 0] * sample(levels[0])
+    for i, k in enumerate(levels[1:], start=1):  # every level over the whole batch: no host sync
+        view = view.addcmul_(weights[:, i], sample(k))
+    return view
+
+
 def _color_transform(u: torch.Tensor, cfg: AugmentConfig, view: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-sample colour matrix [B, 3, 3] and offset [B, 3] acting on RGB in 0..255 -> 0..1."""
     batch, device = u.shape[0], u.device
@@ -307,8 +371,7 @@ def augment_batch(images: torch.Tensor, out_size: int, cfg: AugmentConfig | None
     with torch.autocast(images.device.type, enabled=False):  # float32 whatever the caller's autocast
         u = _uniform(batch, images.device, generator)
         theta = _affine(u, cfg, height, width)
-        grid = _sampling_grid(theta, out_size)
-        view = F.grid_sample(images.float(), grid, mode="bilinear", padding_mode=cfg.padding, align_corners=False)
+        view = _resample(images, theta, out_size, cfg)
         matrix, offset = _color_transform(u, cfg, view)
         return _normalise_and_clamp(view, matrix, offset, channels_last)
 

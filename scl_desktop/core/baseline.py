@@ -17,7 +17,6 @@ import torch
 
 from scl_desktop.core import metrics, runs
 from scl_desktop.core.augment import augment_batch
-from scl_desktop.core.checkpoint import load_checkpoint
 from scl_desktop.core.config import BaselineConfig
 from scl_desktop.core.distributed import DistContext
 from scl_desktop.core.errors import Cancelled, ConfigError
@@ -34,7 +33,7 @@ from scl_desktop.core.losses import ce_loss, class_cost_weights, csce_loss
 from scl_desktop.core.manifest import SplitManifest
 from scl_desktop.core.models import LinearClassifier, build_encoder
 from scl_desktop.core.samplers import ClassBalancedSampler, InstanceSampler
-from scl_desktop.core.train_encoder import checkpoint_path, setup_device, training_data
+from scl_desktop.core.train_encoder import checkpoint_path, load_resume, setup_device, training_data
 from scl_desktop.core.training_loop import TrainLoop, make_sgd, maybe_compile, prepare_model, to_device
 
 STAGE = "baseline"
@@ -56,13 +55,8 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
     """
     state: dict[str, Any] | None = None
     if resume:
-        if run is None:
-            raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
-        stored = BaselineConfig.from_json(run.config)
-        if config is not None and config != stored:
-            yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
-        config, split = stored, run.split
-        state = load_checkpoint(checkpoint_path(run))
+        config, split, state = yield from load_resume(run, BaselineConfig, config, STAGE, "scl baseline")
+        assert run is not None
         yield Log(f"Resuming baseline run {run.id} at epoch {int(state['epoch']) + 1}.")
     if split is None or config is None:
         raise ConfigError("The baseline needs a split and a configuration.", "Pass both, or resume an existing run.")

@@ -192,11 +192,16 @@ def _cuda_native_bf16(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(index) >= (8, 0)
 
 
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory")
+"""Words of torch's out-of-memory errors: CUDA and MPS ("out of memory"), the CPU allocator (Linux, Windows)."""
+
+
 def is_oom(exc: BaseException) -> bool:
-    """True when ``exc`` is a device out-of-memory error (CUDA or MPS)."""
-    if isinstance(exc, torch.cuda.OutOfMemoryError):
+    """True when ``exc`` is an out-of-memory error of the device (CUDA, MPS) or of the CPU's memory."""
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and any(words in text for words in _OOM_MESSAGES)
 
 
 def oom_error(batch_size: int, device: torch.device | str | None = None, stage: str = "training") -> TrainingError:
@@ -216,10 +221,11 @@ def oom_error(batch_size: int, device: torch.device | str | None = None, stage: 
         total = torch.cuda.get_device_properties(index).total_memory
         peak = torch.cuda.max_memory_allocated(index)
         memory = f" (peak {peak / 2**30:.1f} GiB of {total / 2**30:.1f} GiB)"
+    others = "use the GPU" if dev is not None and dev.type in ("cuda", "mps") else "use much memory"
     return TrainingError(
         f"The device ran out of memory during {stage}{where} with batch size {batch_size}{memory}.",
         f"Try --batch-size {half}, a smaller --image-size or a smaller --arch, "
-        "and close other programs that use the GPU. The last checkpoint was kept.",
+        f"and close other programs that {others}. The last checkpoint was kept.",
     )
 
 
@@ -228,7 +234,7 @@ def oom_guard(batch_size: int, device: torch.device | str | None = None, stage: 
     """Turn an out-of-memory error inside the block into ``oom_error(...)``; other errors pass through."""
     try:
         yield
-    except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
+    except (RuntimeError, MemoryError) as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
         if not is_oom(exc):
             raise
         if torch.cuda.is_available():

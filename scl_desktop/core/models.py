@@ -25,6 +25,8 @@ ARCHS = ("resnet18", "resnet34", "resnet50", "resnet18-small", "tiny")
 # Keys under which training scripts commonly nest a state dict, and key prefixes they add.
 _NESTED_KEYS = ("state_dict", "model", "encoder")
 _PREFIXES = ("module.", "_orig_mod.", "encoder.")
+# Parts that are not the encoder: projection head, torchvision's fc, this app's linear classifier.
+_NOT_ENCODER = ("head.", "fc.", "classifier.")
 
 
 def _tiny_encoder() -> nn.Module:
@@ -60,7 +62,7 @@ def _state_dict_from(obj: object, path: Path) -> dict[str, torch.Tensor]:
         for prefix in _PREFIXES:
             if key.startswith(prefix):
                 key = key[len(prefix):]
-        if not key.startswith(("head.", "fc.")):  # projection head or classifier: not the encoder
+        if not key.startswith(_NOT_ENCODER):
             state[key] = value
     return state
 

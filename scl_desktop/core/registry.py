@@ -103,12 +103,12 @@ class RunRow:
 def effective_status(status: str | None, host: str | None, pid: int | None) -> str:
     """``status``, except "running" becomes "interrupted" when its process on this host no longer exists."""
     status = status or "unknown"
-    if status == "running" and pid and host == socket.gethostname() and _pid_alive(int(pid)) is False:
+    if status == "running" and pid and host == socket.gethostname() and pid_alive(int(pid)) is False:
         return "interrupted"
     return status
 
 
-def _pid_alive(pid: int) -> bool | None:
+def pid_alive(pid: int) -> bool | None:
     """Whether a local process exists; ``None`` when that cannot be checked (Windows)."""
     if os.name == "nt":
         return None  # os.kill(pid, 0) would terminate the process on Windows

@@ -39,7 +39,14 @@ from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
 from scl_desktop.core.manifest import SplitManifest
 from scl_desktop.core.metrics import EVALUATION_FILE, Evaluation
 from scl_desktop.core.paths import runs_dir
-from scl_desktop.core.registry import RUN_FILE, RUN_RECORD_TYPE, Registry, effective_status, read_run_record
+from scl_desktop.core.registry import (
+    RUN_FILE,
+    RUN_RECORD_TYPE,
+    Registry,
+    effective_status,
+    pid_alive,
+    read_run_record,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -511,8 +518,18 @@ def open_run(id_or_path: str | os.PathLike[str]) -> Run:
 
 
 def delete_run(run: Run | str) -> None:
-    """Delete a run's folder (checkpoints, results, metrics) and its registry row."""
+    """Delete a run's folder (checkpoints, results, metrics) and its registry row.
+
+    Refuses (``ConfigError``) while another process on this computer is still training the run:
+    its next checkpoint or status write would recreate a partial folder that looks like a damaged run.
+    """
     run = run if isinstance(run, Run) else open_run(run)
+    run.reload()
+    pid, host = run.record.get("pid"), run.record.get("host")
+    if (run.status_label == "running" and host == socket.gethostname() and pid and int(pid) != os.getpid()
+            and pid_alive(int(pid))):
+        raise ConfigError(f"Run {run.id} is still being trained by process {pid} on this computer.",
+                          "Cancel that training (Ctrl+C, or Cancel in the app) or let it finish, then delete the run.")
     registry = Registry()
     if registry.get(run.id) is None:
         registry.add(run)

@@ -377,10 +377,36 @@ def _with_count_roles(dataset: DatasetManifest, cfg: SplitConfig, protocol: str,
 
 def _manifest(dataset: DatasetManifest, protocol: str, seed: int, config: dict[str, Any], majority: list[str],
               train: list[int], val: list[int], test: list[int]) -> SplitManifest:
+    config["warnings"] = config.get("warnings", []) + _part_warnings(dataset, train, val, test)
     chosen = set(majority)
     roles = {c: MAJORITY if c in chosen else MINORITY for c in dataset.classes}
     return SplitManifest(dataset=dataset, protocol=protocol, seed=seed, config=config, roles=roles,
                          train=tuple(sorted(train)), val=tuple(sorted(val)), test=tuple(sorted(test)))
+
+
+def _part_warnings(dataset: DatasetManifest, train: list[int], val: list[int], test: list[int]) -> list[str]:
+    """Problems of the drawn parts that would mislead the scores: partial validation, copies across parts."""
+    warnings = []
+    if val:
+        in_val = {dataset.items[i].label for i in val}
+        missing = [c for c in dataset.classes if c not in in_val]
+        if missing:
+            warnings.append(
+                f"{len(missing)} class(es) have no validation images (all their images went to training and test): "
+                f"{', '.join(missing)}. The per-epoch validation scores leave them out; lower the test count or "
+                "the majority training share to keep some.")
+    by_hash: dict[str, str] = {}
+    for i in train:
+        by_hash.setdefault(dataset.items[i].sha256, dataset.items[i].path)
+    copies = [(dataset.items[i].path, by_hash[dataset.items[i].sha256])
+              for i in (*val, *test) if dataset.items[i].sha256 in by_hash]
+    if copies:
+        copy, original = copies[0]
+        warnings.append(
+            f"{len(copies)} validation/test image(s) are identical copies of training images (e.g. {copy} = "
+            f"{original}), which inflates their accuracy. Remove the duplicate files (the import report lists "
+            "them), import again and split again.")
+    return warnings
 
 
 def _split_column_warning(dataset: DatasetManifest) -> list[str]:

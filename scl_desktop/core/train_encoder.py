@@ -21,7 +21,7 @@ from scl_desktop.core import devices, runs
 from scl_desktop.core.augment import augment_batch
 from scl_desktop.core.cache import DecodedStore, build_store
 from scl_desktop.core.checkpoint import load_checkpoint
-from scl_desktop.core.config import EncoderConfig, ImageModelSettings
+from scl_desktop.core.config import C, EncoderConfig, ImageModelSettings
 from scl_desktop.core.distributed import DistContext
 from scl_desktop.core.errors import ConfigError, DatasetError
 from scl_desktop.core.events import CancelToken, Event, Log
@@ -68,6 +68,27 @@ def training_data(split: SplitManifest, config: ImageModelSettings,
     return store, items, labels
 
 
+def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, stage: str,
+                command: str) -> Generator[Event, None, tuple[C, SplitManifest, dict[str, Any]]]:
+    """The stored configuration, split and last checkpoint of ``run``, to resume ``stage`` with.
+
+    ``ConfigError`` without a run or when the run's checkpoint belongs to another trainer
+    (``command`` names the one that continues runs of ``stage``); options given now that differ
+    from the stored ones are ignored with a warning.
+    """
+    if run is None:
+        raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
+    state = load_checkpoint(checkpoint_path(run))
+    if state.get("stage") != stage:
+        raise ConfigError(f"Run {run.id} holds no {stage} checkpoint to resume (it is a {run.kind} run).",
+                          f"`{command} --resume` continues runs started with `{command}`; "
+                          "resume this one with the command that started it.")
+    stored = config_cls.from_json(run.config)
+    if config is not None and config != stored:
+        yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
+    return stored, run.split, state
+
+
 def setup_device(config: ImageModelSettings | Any, dist: DistContext) -> Generator[Event, None, tuple[
         torch.device, devices.AmpPolicy]]:
     """Threads, seeds, device (joined to the distributed job, if any) and mixed-precision policy."""
@@ -98,16 +119,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
     dist = DistContext.from_env()
     state: dict[str, Any] | None = None
     if resume:
-        if run is None:
-            raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
-        stored = EncoderConfig.from_json(run.config)
-        if config is not None and config != stored:
-            yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
-        config, split = stored, run.split
-        state = load_checkpoint(checkpoint_path(run))
-        if state.get("stage") != STAGE:
-            raise ConfigError(f"Run {run.id} holds no stage-1 checkpoint to resume.",
-                              "Resume a run started with `scl train`.")
+        config, split, state = yield from load_resume(run, EncoderConfig, config, STAGE, "scl train")
+        assert run is not None
         if int(state["epoch"]) >= config.epochs:
             yield Log(f"Run {run.id} already finished its {config.epochs} epochs; nothing to resume.")
             return run

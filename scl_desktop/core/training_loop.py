@@ -223,10 +223,12 @@ class TrainLoop:
             raise TrainingError(
                 f"The checkpoint has {state.get('steps_per_epoch')} steps per epoch but this run has "
                 f"{self.steps_per_epoch}, so it cannot continue the same schedule.",
-                "Resume with the run's own split and batch size.")
+                "Resume with as many training processes (GPUs) as the run started with; the split and batch "
+                "size are taken from the run itself.")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
+        if state.get("scaler"):  # empty when saved without loss scaling (bf16, CPU); a fresh scale is right then
+            self.scaler.load_state_dict(state["scaler"])
         skipped = restore_rng_state(state["rng"], self.generators)
         self._last_checkpoint = self.checkpoint_path
         partial = state.get("partial_epoch", {})

@@ -187,3 +187,32 @@ def test_sampling_grid_equals_affine_grid():
     theta = torch.randn(3, 2, 3, generator=_gen())
     expected = torch.nn.functional.affine_grid(theta, [3, 3, 7, 7], align_corners=False)
     assert torch.allclose(_sampling_grid(theta, 7), expected, atol=1e-6)
+
+
+def _fine_stripes(b: int, size: int) -> torch.Tensor:
+    """Vertical stripes with a 5 px period: finer than a view at a quarter of ``size`` can show."""
+    return ((torch.arange(size) % 5) < 2).to(torch.uint8).mul(255).expand(b, 3, size, size).contiguous()
+
+
+def test_views_much_smaller_than_the_store_are_antialiased_like_eval_images():
+    # Regression: a 128 px store sampled to 32 px views took one bilinear tap per 4 source pixels,
+    # turning fine textures into strong moire stripes that the (antialiased) eval images never show.
+    x = _fine_stripes(8, 128)
+    train = augment_batch(x, 32, OFF, _gen()) * STD + MEAN
+    evaluation = prepare_eval(x, 32) * STD + MEAN
+    assert torch.allclose(train, evaluation, atol=0.01)
+    crops = augment_batch(x, 32, dataclasses.replace(AugmentConfig(), color=False), _gen(1)) * STD + MEAN
+    assert crops.std(dim=(1, 2, 3)).mean() < 0.15  # aliased sampling gave ~0.42; the stripes average to gray
+
+
+def test_mipmap_levels_and_weights():
+    from scl_desktop.core.augment import _mip_levels, _mip_weights
+
+    assert _mip_levels(256, 256, 224, AugmentConfig()) == range(0, 1)  # GPU defaults: plain bilinear as before
+    assert _mip_levels(256, 256, 64, OFF) == range(2, 3)  # no crop: straight to the 64 px level
+    assert _mip_levels(256, 256, 64, AugmentConfig()) == range(1, 3)  # smallest crop (20 %): ~1.8 px footprint
+    full, half = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor([[0, -0.5, 0], [0.5, 0, 0]])  # 2nd: turned
+    weights = _mip_weights(torch.stack([full, half]), 256, 256, 64, range(0, 3))
+    assert torch.allclose(weights, torch.tensor([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0]]))
+    three_px = torch.tensor([[[0.75, 0, 0], [0, 0.75, 0]]])  # footprint 3 px: between levels 1 and 2
+    assert torch.allclose(_mip_weights(three_px, 256, 256, 64, range(0, 3)).sum(), torch.tensor(1.0))

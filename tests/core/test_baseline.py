@@ -93,3 +93,21 @@ def test_scl_baseline_cli_json(split, tmp_path, capsys):
     assert code == 0
     rows = json.loads(capsys.readouterr().out)["results"]
     assert [r["method"] for r in rows] == ["Plain-CSCE"]
+
+
+def test_resuming_a_run_of_the_other_trainer_is_a_clear_error(split):
+    # Regression: `scl baseline --resume` of a two-stage run (or `scl train --resume` of a baseline) failed with
+    # "Unknown ... setting(s)" from parsing the other trainer's configuration, or not at all.
+    from scl_desktop.core.checkpoint import save_checkpoint
+    from scl_desktop.core.config import EncoderConfig
+    from scl_desktop.core.runs import create_run
+    from scl_desktop.core.train_encoder import checkpoint_path, train_encoder
+
+    for kind, stage, config in (("scl", "encoder", EncoderConfig()), ("baseline", "baseline", tiny_baseline_config())):
+        run = create_run(kind, split, config.to_json(), 0)
+        save_checkpoint(checkpoint_path(run), {"stage": stage, "epoch": 1, "step": 0})
+        other = (train_baseline(None, None, run=run, resume=True) if kind == "scl"
+                 else train_encoder(None, None, run=run, resume=True))
+        with pytest.raises(ConfigError, match=f"it is a {kind} run") as info:
+            drive(other)
+        assert "--resume" in info.value.hint

@@ -72,6 +72,19 @@ def test_oom_guard_converts_only_oom():
     assert devices.is_oom(torch.cuda.OutOfMemoryError("x"))
 
 
+def test_oom_guard_converts_cpu_allocation_failures():
+    # Regression: the CPU allocator's error (e.g. ResNet-50 at 224 px on a laptop) passed through as a raw
+    # RuntimeError instead of the message that suggests a smaller batch.
+    with pytest.raises(TrainingError) as info:
+        with devices.oom_guard(64, "cpu"):
+            torch.empty(2**60, dtype=torch.uint8)  # far beyond any machine's memory
+    assert "--batch-size 32" in str(info.value) and "GPU" not in info.value.hint
+    for text in ("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: not enough memory: you tried to allocate",
+                 "MPS backend out of memory (MPS allocated: 1 GB)"):
+        assert devices.is_oom(RuntimeError(text))
+    assert devices.is_oom(MemoryError()) and not devices.is_oom(RuntimeError("memory format mismatch"))
+
+
 def test_doctor_report_on_this_machine():
     report = devices.doctor_report()
     json.dumps(report)  # plain JSON types only

@@ -69,6 +69,20 @@ def test_weights_from_our_model_nested_and_prefixed(tmp_path):
         assert torch.equal(mine, theirs[name]), name
 
 
+def test_weights_from_a_plain_baseline_checkpoint(tmp_path):
+    # Regression: the end-to-end baseline's checkpoint (encoder + "classifier.fc") was rejected as
+    # "unexpected classifier.fc.weight" when used as initial weights.
+    from scl_desktop.core.checkpoint import save_checkpoint
+    from scl_desktop.core.fit_classifier import Predictor
+
+    encoder, dim = build_encoder("tiny")
+    source = Predictor(encoder, LinearClassifier(dim, 3), 16)
+    path = save_checkpoint(tmp_path / "last.pt", {"stage": "baseline", "model": source.state_dict()})
+    loaded, _ = build_encoder("tiny", path)
+    for name, value in loaded.state_dict().items():
+        assert torch.equal(value, encoder.state_dict()[name]), name
+
+
 def test_wrong_weight_files_give_clear_errors(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         build_encoder("tiny", tmp_path / "missing.pth")

@@ -119,3 +119,23 @@ def test_generator_state_from_another_device_type_is_reported_not_fatal():
     saved = rng_state({"augment": torch.Generator().manual_seed(1)})
     saved["generators"]["augment"] = torch.zeros(3, dtype=torch.uint8)  # e.g. a CUDA generator's state
     assert restore_rng_state(saved, {"augment": torch.Generator(), "views": torch.Generator()}) == ["augment", "views"]
+
+
+def test_resume_with_loss_scaling_from_a_checkpoint_saved_without_it():
+    # Regression: a run saved on the CPU or a bf16 GPU (no GradScaler, empty scaler state) and resumed on a
+    # GPU that needs fp16 + GradScaler crashed in GradScaler.load_state_dict ("source state dict is empty").
+    from scl_desktop.core.devices import AmpPolicy
+    from scl_desktop.core.samplers import InstanceSampler
+    from scl_desktop.core.training_loop import TrainLoop
+
+    def loop(amp: AmpPolicy) -> TrainLoop:
+        model = torch.nn.Linear(2, 2)
+        return TrainLoop(stage="s", title="t", model=model, optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+                         amp=amp, device=torch.device("cpu"), step_fn=lambda pos: model.weight.sum(),
+                         sampler=InstanceSampler([0, 1, 0, 1]), num_samples=4, batch_size=2, epochs=2, base_lr=0.1)
+
+    saved = loop(AmpPolicy(False, None, False))._state(1, 0, 0.0, 0.0)
+    assert saved["scaler"] == {}
+    resumed = loop(AmpPolicy(True, torch.float16, True))
+    assert resumed.restore(saved)[:2] == (1, 0)
+    assert resumed.scaler.is_enabled()

@@ -189,6 +189,19 @@ def test_delete_run(home):
     assert Registry().get(run.id) is None
 
 
+def test_delete_refuses_a_run_another_live_process_is_training(home):
+    # Regression: deleting a run under training let the trainer's next checkpoint / status write recreate a
+    # partial folder (no config or split) that then showed up as a damaged run.
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run._save_record(pid=os.getppid())  # as if the parent process were training it
+    with pytest.raises(ConfigError, match="still being trained"):
+        runs.delete_run(run.id)
+    assert run.path.exists()
+    run._save_record(pid=2**22 + 12345)  # a process that no longer exists: "interrupted", deletable
+    runs.delete_run(run.id)
+    assert not run.path.exists()
+
+
 # --- CLI: scl runs ..., scl evaluate ----------------------------------------------------------
 
 def two_runs():

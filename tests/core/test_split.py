@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import random
@@ -91,6 +92,31 @@ def test_ci_named_majority_classes_and_validation_from_leftovers():
     assert split.counts("val") == {"a": 8, "b": 3, "c": 8, "d": 3}  # half of 15 and of 5, rounded half up
     parts = [set(split.train), set(split.val), set(split.test)]
     assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])
+
+
+def test_warnings_for_classes_without_validation_images_and_copies_across_parts():
+    # Regression: with the paper's settings every majority image went to training or test, so a
+    # validation share silently scored only the minority classes each epoch; and identical files
+    # (UC Merced has one pair) could sit in training and test without a word.
+    ds = make_dataset({"a": 30, "b": 30, "c": 30})
+    split = build_split(ds, SplitConfig(protocol="ci", majority=2, major_count=20, s=5, test_per_class=10,
+                                        val_frac=0.5))
+    assert split.counts("val") == {"a": 0, "b": 0, "c": 8}
+    assert any("no validation images" in w and "a, b" in w for w in split.config["warnings"])
+    items = list(ds.items)
+    items[1] = dataclasses.replace(items[1], sha256=items[0].sha256)  # a0 and a1 hold the same bytes
+    twins = DatasetManifest(source=ds.source, classes=ds.classes, items=tuple(items))
+    for seed in range(20):
+        split = build_split(twins, SplitConfig(protocol="ci", majority=2, major_count=15, s=5, seed=seed))
+        parts = {p for p in ("train", "test") for i in split.indices(p) if i in (0, 1)}
+        straddles = parts == {"train", "test"}
+        assert straddles == any("identical copies" in w for w in split.config["warnings"])
+        if straddles:
+            break
+    else:
+        pytest.fail("no seed put the two copies into different parts")
+    clean = build_split(ds, SplitConfig(protocol="ci", majority=2, major_count=15, s=5))
+    assert clean.config["warnings"] == []
 
 
 def test_ci_draw_of_a_class_does_not_depend_on_the_roles():
