@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import pkgutil
 import sys
 
 from scl_desktop import __version__
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The full `scl` argument parser with every command group registered."""
@@ -31,12 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scl` console script."""
     from scl_desktop.core.errors import SclError
+    from scl_desktop.logging_setup import setup_logging
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    setup_logging("scl")
     try:
         return int(args.func(args) or 0)
     except SclError as exc:
+        logging.getLogger("scl").info("%s failed: %s", args.command, exc)
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
