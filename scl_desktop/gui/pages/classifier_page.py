@@ -1,0 +1,150 @@
+"""Classifier page (stage 2): CB, CSCE or plain on the frozen encoder; live loss, live per-class
+accuracy bars coloured by role, and majority / minority / overall accuracy per epoch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+
+from scl_desktop.core.config import ClassifierConfig
+from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
+from scl_desktop.core.fit_classifier import fit_classifier
+from scl_desktop.gui import theme
+from scl_desktop.gui.pages.config_help import HELP, LABELS
+from scl_desktop.gui.pages.encoder_page import config_choices, default_config, tool_row
+from scl_desktop.gui.session import Session
+from scl_desktop.gui.settings import AppSettings
+from scl_desktop.gui.widgets.config_form import ConfigForm
+from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart, legend_html
+from scl_desktop.gui.widgets.task_controls import TaskControls
+
+ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("overall", theme.OVERALL)]
+
+
+class ClassifierPage(QWidget):
+    """Stage 2 on the current run's encoder; the result is saved in the run and shown on Evaluate."""
+
+    go_to = Signal(str)
+
+    def __init__(self, session: Session, settings: AppSettings) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings
+        default, _ = default_config(ClassifierConfig, settings)
+        self.form = ConfigForm(default, help=HELP, labels=LABELS, choices=config_choices())
+        self.form.setObjectName("classifierForm")
+        paper = QPushButton("Paper defaults")
+        paper.setToolTip("Batch 128, lr 0.01 cosine, momentum 0.9, weight decay 5e-5, 100 epochs, CB sampling.")
+        paper.clicked.connect(lambda: self.form.reset(ClassifierConfig()))
+        scroll = QScrollArea()
+        scroll.setWidget(self.form)
+        scroll.setWidgetResizable(True)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(QLabel("<b>Stage 2: re-balanced linear classifier</b>"))
+        explain = QLabel("The encoder stays frozen. <b>cb</b>: every class is drawn equally often; "
+                         "<b>csce</b>: rare classes weigh more in the loss; <b>none</b>: plain cross-entropy.")
+        explain.setWordWrap(True)
+        left_layout.addWidget(explain)
+        left_layout.addLayout(tool_row(paper))
+        left_layout.addWidget(scroll, 1)
+        left.setMinimumWidth(300)
+
+        self.controls = TaskControls(session, "Fit classifier")
+        self.controls.start_clicked.connect(self.start)
+        self.run_label = QLabel("Train an encoder first (Encoder page) or open a run (Runs page).")
+        self.run_label.setWordWrap(True)
+        self.loss_plot = LiveCurves("Cross-entropy loss", "epoch", "loss",
+                                    [("step (running mean)", theme.MAJORITY), ("epoch", theme.MINORITY)])
+        self.acc_plot = LiveCurves("Accuracy per epoch (validation or test part)", "epoch", "accuracy (%)",
+                                   ROLE_SERIES, y_range=(0, 100))
+        self.class_bars = RoleBarChart("Per-class accuracy, latest epoch", "accuracy (%)", x_range=(0, 112))
+        self.next_button = QPushButton("Next: evaluate →")
+        self.next_button.setEnabled(False)
+        self.next_button.clicked.connect(lambda: self.go_to.emit("evaluate"))
+        curves = QSplitter(Qt.Orientation.Vertical)
+        curves.addWidget(self.loss_plot)
+        curves.addWidget(self.acc_plot)
+        bars = QWidget()
+        bars_layout = QVBoxLayout(bars)
+        bars_layout.setContentsMargins(0, 0, 0, 0)
+        bars_layout.addWidget(self.class_bars, 1)
+        bars_layout.addWidget(QLabel(legend_html()))
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(curves)
+        plots.addWidget(bars)
+        plots.setSizes([500, 380])
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.controls)
+        right_layout.addWidget(self.run_label)
+        right_layout.addWidget(plots, 1)
+        right_layout.addLayout(tool_row(self.next_button))
+
+        body = QSplitter(Qt.Orientation.Horizontal)
+        body.addWidget(left)
+        body.addWidget(right)
+        body.setStretchFactor(1, 1)
+        body.setSizes([360, 900])
+        layout = QVBoxLayout(self)
+        layout.addWidget(body)
+        session.run_changed.connect(self._run_changed)
+        self._run_changed(session.run)
+
+    def _run_changed(self, run: Any) -> None:
+        ok = run is not None and run.kind == "scl"
+        self.controls.set_startable(ok)
+        if ok:
+            self.run_label.setText(f"Encoder of run <b>{run.id}</b> ({run.status_label}).")
+        elif run is not None:
+            self.run_label.setText(f"Run {run.id} is a {run.kind} run; stage 2 needs a two-stage run.")
+
+    def start(self) -> None:
+        """Fit the linear classifier with the form's configuration on the current run."""
+        run = self.session.run
+        if run is None:
+            return
+        try:
+            config = self.form.value()
+        except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
+            self.session.error.emit("Invalid classifier settings", exc, "")
+            return
+        task = self.session.start_task(f"Stage 2 (classifier, {config.balance})",
+                                       lambda token: fit_classifier(run, config, cancel=token))
+        if not self.controls.track(task, "Encoding the training images…"):
+            return
+        assert task is not None
+        for plot in (self.loss_plot, self.acc_plot):
+            plot.clear_points()
+            plot.set_x_extent(config.epochs)
+        self.class_bars.set_values({})
+        self.class_bars.getPlotItem().setTitle("Per-class accuracy, latest epoch", size="10pt")
+        task.event.connect(self._on_event)
+        task.finished.connect(self._on_finished)
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, StepMetrics):
+            x = event.epoch - 1 + event.step / max(event.steps_per_epoch, 1)
+            self.loss_plot.add_point("step (running mean)", x, event.loss)
+        elif isinstance(event, EpochMetrics):
+            self.loss_plot.add_point("epoch", event.epoch, event.loss)
+            for name, _color in ROLE_SERIES:
+                value = getattr(event, name)
+                if value is not None:
+                    self.acc_plot.add_point(name, event.epoch, value)
+            if event.per_class:
+                values = {c: (v if v is not None else 0.0) for c, v in event.per_class.items()}
+                self.class_bars.set_values(values, event.roles or {})
+        elif isinstance(event, Log):
+            self.session.log.emit(event.message, event.level)
+
+    def _on_finished(self, evaluation: Any) -> None:
+        if evaluation is not None:
+            self.class_bars.set_values({c: v or 0.0 for c, v in evaluation.per_class.items()}, evaluation.roles)
+            self.class_bars.getPlotItem().setTitle("Per-class test accuracy (final)", size="10pt")
+        self.next_button.setEnabled(True)
+        self.session.results_changed.emit()
+

@@ -1,0 +1,237 @@
+"""Evaluate page: the Table-1 breakdown of the current run next to the Plain baseline and other runs
+on the same split, per-class accuracy, a confusion-matrix heat map, and training the Plain baseline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from scl_desktop.core.baseline import train_baseline
+from scl_desktop.core.config import BaselineConfig
+from scl_desktop.core.errors import SclError
+from scl_desktop.core.events import Log
+from scl_desktop.core.manifest import SplitManifest
+from scl_desktop.core.registry import Registry
+from scl_desktop.core.runs import Run
+from scl_desktop.gui.pages.config_help import HELP, LABELS
+from scl_desktop.gui.pages.encoder_page import config_choices, default_config, tool_row
+from scl_desktop.gui.session import Session
+from scl_desktop.gui.settings import AppSettings
+from scl_desktop.gui.widgets.config_form import ConfigForm
+from scl_desktop.gui.widgets.confusion import ConfusionMatrixView
+from scl_desktop.gui.widgets.plots import RoleBarChart, legend_html
+from scl_desktop.gui.widgets.results_table import PerClassTable, ResultRow, ResultsTable
+from scl_desktop.gui.widgets.task_controls import TaskControls
+
+
+def _form_dialog(parent: QWidget, title: str, form: QWidget) -> QDialog:
+    """A non-modal dialog holding ``form`` in a scroll area (the form keeps its values when closed)."""
+    dialog = QDialog(parent)
+    dialog.setWindowTitle(title)
+    scroll = QScrollArea()
+    scroll.setWidget(form)
+    scroll.setWidgetResizable(True)
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+    buttons.rejected.connect(dialog.hide)
+    layout = QVBoxLayout(dialog)
+    layout.addWidget(scroll)
+    layout.addWidget(buttons)
+    dialog.resize(460, 620)
+    return dialog
+
+
+def same_split(a: SplitManifest, b: SplitManifest) -> bool:
+    """True when two splits use the same dataset source, classes and train/test images."""
+    return (a.dataset.source == b.dataset.source and a.classes == b.classes
+            and a.train == b.train and a.test == b.test)
+
+
+def comparable_results(split: SplitManifest, first: Any = None) -> list[ResultRow]:
+    """Results of ``first`` (a run), then of every other run trained on the same split."""
+    runs: list[Any] = [first] if first is not None else []
+    for row in Registry().list():
+        if first is not None and row.id == first.id:
+            continue
+        if row.source != split.dataset.source or not row.results:
+            continue
+        try:
+            run = Run(row.path)
+            if same_split(run.split, split):
+                runs.append(run)
+        except SclError:
+            continue
+    rows: list[ResultRow] = []
+    for run in runs:
+        for method in run.methods():
+            try:
+                rows.append(ResultRow(method, run.id, run.evaluation(method)))
+            except SclError:
+                continue
+    return rows
+
+
+class EvaluatePage(QWidget):
+    """Results of the current run and of comparable runs; baseline training on the same split."""
+
+    go_to = Signal(str)
+
+    def __init__(self, session: Session, settings: AppSettings) -> None:
+        super().__init__()
+        self.session = session
+        self.settings = settings
+        self.heading = QLabel("No results yet: fit a classifier, or open a run on the Runs page.")
+        self.heading.setObjectName("evaluateHeading")
+        self.heading.setWordWrap(True)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.refresh)
+        self.table = ResultsTable()
+        self.table.itemSelectionChanged.connect(self._show_selected)
+        self.per_class = PerClassTable()
+        self.class_bars = RoleBarChart("Per-class accuracy of the selected result", "accuracy (%)", x_range=(0, 112))
+        self.confusion = ConfusionMatrixView()
+        bars = QWidget()
+        bars_layout = QVBoxLayout(bars)
+        bars_layout.setContentsMargins(0, 0, 0, 0)
+        bars_layout.addWidget(self.class_bars, 1)
+        bars_layout.addWidget(QLabel(legend_html()))
+        detail_tabs = QTabWidget()
+        detail_tabs.addTab(bars, "Per-class accuracy")
+        detail_tabs.addTab(self.per_class, "Per-class table (all results)")
+        self.confusion_box = QGroupBox("Confusion matrix (selected result)")
+        confusion_layout = QVBoxLayout(self.confusion_box)
+        confusion_layout.addWidget(self.confusion)
+        lower = QSplitter(Qt.Orientation.Horizontal)
+        lower.addWidget(detail_tabs)
+        lower.addWidget(self.confusion_box)
+        lower.setSizes([480, 520])
+
+        # baseline
+        default, _ = default_config(BaselineConfig, settings)
+        self.baseline_form = ConfigForm(default, help=HELP, labels=LABELS, choices=config_choices())
+        self.baseline_form.setObjectName("baselineForm")
+        self.baseline_dialog = _form_dialog(self, "Baseline settings", self.baseline_form)
+        self.baseline_controls = TaskControls(session, "Train Plain baseline on this split")
+        self.baseline_controls.start_button.setObjectName("baselineButton")
+        self.baseline_controls.start_clicked.connect(self.train_baseline)
+        baseline_box = QGroupBox("Baseline")
+        baseline_box.setToolTip("The paper's Plain model: the same network trained end to end with cross-entropy, "
+                                "on the same split, to show what the two-stage method adds.")
+        baseline_box.setMaximumWidth(420)
+        baseline_layout = QVBoxLayout(baseline_box)
+        explain = QLabel("The same network trained end to end with plain cross-entropy on the same split.")
+        explain.setWordWrap(True)
+        baseline_layout.addWidget(explain)
+        baseline_layout.addWidget(self.baseline_controls)
+        settings_button = QPushButton("Baseline settings…")
+        settings_button.clicked.connect(self.baseline_dialog.show)
+        baseline_layout.addLayout(tool_row(settings_button))
+        baseline_layout.addStretch(1)
+
+        self.table.setMinimumHeight(150)
+        results = QWidget()
+        results_layout = QVBoxLayout(results)
+        results_layout.setContentsMargins(0, 0, 0, 0)
+        results_layout.addWidget(self.heading)
+        results_layout.addLayout(tool_row(refresh))
+        results_layout.addWidget(self.table, 1)
+        upper = QWidget()
+        upper_layout = QHBoxLayout(upper)
+        upper_layout.setContentsMargins(0, 0, 0, 0)
+        upper_layout.addWidget(results, 3)
+        upper_layout.addWidget(baseline_box, 1)
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(upper)
+        body.addWidget(lower)
+        body.setSizes([240, 520])
+        layout = QVBoxLayout(self)
+        layout.addWidget(body, 1)
+
+        session.run_changed.connect(self.refresh)
+        session.split_changed.connect(self._split_changed)
+        session.results_changed.connect(self.refresh)
+        self._split_changed()
+
+    def current_split(self) -> SplitManifest | None:
+        """The split results are compared on: the current run's, else the Dataset page's."""
+        run = self.session.run
+        if run is not None:
+            try:
+                return run.split
+            except SclError:
+                return None
+        return self.session.split
+
+    def _split_changed(self, *_args: object) -> None:
+        self.baseline_controls.set_startable(self.current_split() is not None)
+
+    def refresh(self, *_args: object) -> None:
+        """Reload the results of the current run and of every run on the same split."""
+        self._split_changed()
+        split = self.current_split()
+        run = self.session.run
+        if split is None:
+            self.table.set_rows([])
+            self._show_selected()
+            return
+        try:
+            rows = comparable_results(split, run)
+        except SclError as exc:
+            self.session.error.emit("Cannot read the results", exc, "")
+            rows = []
+        self.table.set_rows(rows)
+        self.per_class.set_rows(rows)
+        who = f"run <b>{run.id}</b>" if run is not None else "the current split"
+        self.heading.setText(f"Results of {who} and of other runs on the same split ({split.protocol}, seed "
+                             f"{split.seed}, {len(split.classes)} classes, {len(split.test)} test images)."
+                             if rows else f"No results yet for {who}: fit a classifier or train the baseline.")
+        if rows:
+            self.table.selectRow(0)
+        self._show_selected()
+
+    def _show_selected(self) -> None:
+        row = self.table.selected()
+        if row is None:
+            self.class_bars.set_values({})
+            self.confusion.clear()
+            return
+        ev = row.evaluation
+        self.class_bars.set_values({c: v or 0.0 for c, v in ev.per_class.items()}, ev.roles)
+        self.confusion.set_matrix(ev.classes, ev.confusion, ev.roles)
+        self.confusion_box.setTitle(f"Confusion matrix: {row.method} ({row.run_id})")
+
+    # -- baseline ------------------------------------------------------------------------
+    def train_baseline(self) -> None:
+        """Train the baseline (Plain unless the settings say CB or CSCE) on the current split."""
+        split = self.current_split()
+        if split is None:
+            return
+        try:
+            config = self.baseline_form.value()
+        except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
+            self.session.error.emit("Invalid baseline settings", exc, "")
+            return
+        task = self.session.start_task("Baseline", lambda token: train_baseline(split, config, cancel=token))
+        if not self.baseline_controls.track(task, "Starting the baseline…"):
+            return
+        assert task is not None
+        task.event.connect(self._on_event)
+        task.finished.connect(lambda _result: self.refresh())
+
+    def _on_event(self, event: object) -> None:
+        if isinstance(event, Log):
+            self.session.log.emit(event.message, event.level)

@@ -1,0 +1,137 @@
+"""Write a PNG of every page after a real (small) demo run: ``python -m scl_desktop.gui.screenshots OUTDIR``.
+
+Runs offscreen unless ``QT_QPA_PLATFORM`` says otherwise, in a temporary ``SCL_HOME`` unless one is
+set (so the user's runs are untouched): opens the built-in demo data, builds its split, trains a
+tiny stage-1 encoder, fits CB and CSCE classifiers, trains the Plain baseline, then grabs each page.
+The models are tiny so it finishes in about a minute on a CPU; the pipeline is the real one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+WINDOW_SIZE = (1440, 900)
+TINY = {"arch": "tiny", "image_size": 32, "batch_size": 32, "device": "cpu", "amp": False, "channels_last": False,
+        "checkpoint_every": 0}
+
+
+def _wait(app: Any, window: Any, settle_s: float = 0.0) -> None:
+    """Process events until the window's task has ended, then for ``settle_s`` more (plot redraws)."""
+    while window.session.busy:
+        app.processEvents()
+        time.sleep(0.01)
+    end = time.perf_counter() + settle_s
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _set(form: Any, values: dict[str, Any]) -> None:
+    for name, value in values.items():
+        form.set_field(name, value)
+
+
+def _check(window: Any, what: str) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    boxes = [b for b in window.findChildren(QMessageBox, "errorDialog") if b.isVisible()]
+    if boxes:
+        raise SystemExit(f"{what} failed: {boxes[0].text()} {boxes[0].informativeText()}")
+
+
+def run_demo(app: Any, window: Any, epochs: int) -> None:
+    """The demo pipeline through the window's own widgets."""
+    _wait(app, window)
+    _check(window, "Opening the demo data")
+    encoder = window.pages["encoder"]
+    _set(encoder.form, {**TINY, "epochs": epochs})
+    window.show_page("encoder")
+    encoder.controls.start_button.click()
+    _wait(app, window)
+    _check(window, "Stage 1")
+    classifier = window.pages["classifier"]
+    for balance in ("csce", "cb"):
+        _set(classifier.form, {"balance": balance, "epochs": epochs, "batch_size": 32, "device": "cpu"})
+        window.show_page("classifier")
+        classifier.controls.start_button.click()
+        _wait(app, window)
+        _check(window, f"Stage 2 ({balance})")
+    evaluate = window.pages["evaluate"]
+    _set(evaluate.baseline_form, {**TINY, "epochs": epochs})
+    window.show_page("evaluate")
+    evaluate.baseline_controls.start_button.click()
+    _wait(app, window)
+    _check(window, "The Plain baseline")
+
+
+def grab_pages(app: Any, window: Any, out: Path) -> list[Path]:
+    """Show each page, let its plots redraw, and save the window as ``NN_<page>.png``."""
+    from PySide6.QtCore import QTimer
+
+    from scl_desktop.gui import dialogs
+
+    written: list[Path] = []
+    runs = window.pages["runs"]
+    for index, (key, _title) in enumerate(window.PAGES, start=1):
+        window.show_page(key)
+        if key == "runs":
+            runs.refresh()
+            runs.select_run(window.session.run.id)
+            runs.open_selected()
+        _wait(app, window, settle_s=0.8)
+        path = out / f"{index:02d}_{key}.png"
+        window.grab().save(str(path))
+        written.append(path)
+    window.show_page("runs")
+    runs.table.selectAll()
+    runs.compare_selected()
+    _wait(app, window, settle_s=0.8)
+    path = out / f"{len(written) + 1:02d}_runs_compare.png"
+    window.grab().save(str(path))
+    written.append(path)
+
+    settings_path = out / f"{len(written) + 1:02d}_settings.png"
+
+    def grab_settings() -> None:
+        dialog = window.findChild(dialogs.SettingsDialog, "settingsDialog")
+        dialog.grab().save(str(settings_path))
+        dialog.reject()
+
+    QTimer.singleShot(300, grab_settings)
+    window.open_settings()
+    written.append(settings_path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scl_desktop.gui.screenshots",
+                                     description="Screenshot every page of the app after a small demo run.")
+    parser.add_argument("outdir", type=Path, help="folder for the PNG files")
+    parser.add_argument("--epochs", type=int, default=12, help="epochs of each (tiny) training step")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    if "SCL_HOME" not in os.environ:
+        os.environ["SCL_HOME"] = tempfile.mkdtemp(prefix="scl-screenshots-")
+    args.outdir.mkdir(parents=True, exist_ok=True)
+
+    from scl_desktop.gui.app import create_app, create_main_window
+
+    app = create_app()
+    window = create_main_window(open_demo=True)
+    window.resize(*WINDOW_SIZE)
+    window.show()
+    run_demo(app, window, args.epochs)
+    for path in grab_pages(app, window, args.outdir):
+        print(path)
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

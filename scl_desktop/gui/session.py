@@ -1,0 +1,91 @@
+"""Shared state of one app window: the open dataset, split, current run, and the running task.
+
+Pages read and set this state and react to its signals instead of talking to each other.
+Only one long task runs at a time (training competes for the same CPU/GPU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from scl_desktop.core.manifest import DatasetManifest, SplitManifest
+from scl_desktop.gui.worker import StepFactory, Task
+
+
+class Session(QObject):
+    """Dataset, split, run and task shared by the pages of one main window."""
+
+    dataset_changed = Signal(object)
+    split_changed = Signal(object)
+    run_changed = Signal(object)
+    results_changed = Signal()
+    busy_changed = Signal(bool)
+    log = Signal(str, str)  # message, level
+    error = Signal(str, object, str)  # title, exception or message, details
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.dataset: DatasetManifest | None = None
+        self.split: SplitManifest | None = None
+        self.run: Any = None
+        self.task: Task | None = None
+
+    # -- state ---------------------------------------------------------------------------
+    def set_dataset(self, dataset: DatasetManifest | None) -> None:
+        self.dataset = dataset
+        self.split = None
+        self.dataset_changed.emit(dataset)
+        self.split_changed.emit(None)
+
+    def set_split(self, split: SplitManifest | None) -> None:
+        self.split = split
+        self.split_changed.emit(split)
+
+    def set_run(self, run: Any) -> None:
+        self.run = run
+        self.run_changed.emit(run)
+
+    # -- tasks ---------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self.task is not None and self.task.running
+
+    def start_task(self, name: str, factory: StepFactory) -> Task | None:
+        """Create and start a task unless one is already running (then say so and return None).
+
+        Connect to the returned task's signals right away: events are delivered only once the
+        GUI event loop runs again, so nothing is missed.
+        """
+        if self.busy:
+            assert self.task is not None
+            self.error.emit("Busy", f"'{self.task.name}' is still running.",
+                            "Wait for it to finish or cancel it first.")
+            return None
+        task = Task(name, factory, self)
+        task.failed.connect(self._on_task_failed)
+        task.cancelled.connect(self._on_task_cancelled)
+        task.done.connect(self._on_task_done)
+        self.task = task
+        self.log.emit(f"{name}: started", "info")
+        task.start()
+        self.busy_changed.emit(True)
+        return task
+
+    def cancel_task(self) -> None:
+        if self.busy:
+            assert self.task is not None
+            self.log.emit(f"{self.task.name}: cancelling (stops at the next step, work so far is kept)", "warning")
+            self.task.cancel()
+
+    def _on_task_failed(self, exc: object, tb: str) -> None:
+        name = self.task.name if self.task else "Task"
+        self.error.emit(f"{name} failed", exc, tb)
+
+    def _on_task_cancelled(self, _result: object) -> None:
+        name = self.task.name if self.task else "Task"
+        self.log.emit(f"{name}: cancelled; work done so far was kept", "warning")
+
+    def _on_task_done(self) -> None:
+        self.busy_changed.emit(False)

@@ -1,0 +1,116 @@
+"""A confusion-matrix heat map with class names (rows: true class, columns: predicted class).
+
+Cells are shaded by the row-normalised rate and show the count; class names are coloured by role.
+Columns carry the class names rotated when there is room, else the row numbers ("1 farmland").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from scl_desktop.gui import theme
+
+
+class ConfusionMatrixView(QWidget):
+    """Paints ``matrix[true][pred]`` counts; empty until ``set_matrix`` is called."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("confusionMatrix")
+        self.classes: list[str] = []
+        self.matrix: list[list[int]] = []
+        self.roles: dict[str, str] = {}
+        self.compact = False
+        self.setMinimumSize(260, 260)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+
+    def set_matrix(self, classes: Sequence[str], matrix: Sequence[Sequence[int]],
+                   roles: Mapping[str, str] | None = None) -> None:
+        self.classes = list(classes)
+        self.matrix = [list(map(int, row)) for row in matrix]
+        self.roles = dict(roles or {})
+        self.update()
+
+    def clear(self) -> None:
+        self.set_matrix([], [])
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(480, 480)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.fillRect(self.rect(), QColor("white"))
+        if not self.classes:
+            painter.setPen(QColor(theme.NEUTRAL))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No evaluation yet")
+            painter.end()
+            return
+        n = len(self.classes)
+        fm = QFontMetrics(self.font())
+        names = [f"{i} {c}" for i, c in enumerate(self.classes, start=1)]
+        label_w = min(max(fm.horizontalAdvance(c) for c in names) + 12, 200)
+        axis_title_h = fm.height() + 4
+        left = label_w + axis_title_h
+        top = label_w + axis_title_h
+        size = min(self.width() - left - 8, self.height() - top - 8)
+        self.compact = size / n < 26  # rotated names would squeeze the cells: number the columns instead
+        if self.compact:
+            top = fm.height() + 6 + axis_title_h
+            size = min(self.width() - left - 8, self.height() - top - 8)
+        size = max(size, 40)
+        cell = size / n
+        font = painter.font()
+
+        # axis titles
+        painter.setPen(QColor("#303030"))
+        painter.drawText(QRectF(left, 0, size, axis_title_h), Qt.AlignmentFlag.AlignCenter, "predicted class")
+        painter.save()
+        painter.translate(0, top + size)
+        painter.rotate(-90)
+        painter.drawText(QRectF(0, 0, size, axis_title_h), Qt.AlignmentFlag.AlignCenter, "true class")
+        painter.restore()
+
+        # class names: rows on the left, columns rotated on top
+        for i, name in enumerate(self.classes):
+            text = fm.elidedText(names[i] if self.compact else name, Qt.TextElideMode.ElideRight, label_w - 6)
+            painter.setPen(theme.role_color(self.roles.get(name)))
+            painter.drawText(QRectF(axis_title_h, top + i * cell, label_w - 6, cell),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            if self.compact:
+                painter.drawText(QRectF(left + i * cell, top - fm.height() - 4, cell, fm.height()),
+                                 Qt.AlignmentFlag.AlignCenter, str(i + 1))
+                continue
+            painter.save()
+            painter.translate(left + i * cell, top - 4)
+            painter.rotate(-90)
+            painter.drawText(QRectF(0, 0, label_w - 6, cell), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, text)
+            painter.restore()
+
+        # cells
+        if cell < 14:
+            font.setPointSizeF(max(font.pointSizeF() * 0.6, 5))
+        painter.setFont(font)
+        for i, row in enumerate(self.matrix):
+            total = sum(row) or 1
+            for j, count in enumerate(row):
+                rate = count / total
+                color = _shade(rate, diagonal=i == j)
+                rect = QRectF(left + j * cell, top + i * cell, cell, cell)
+                painter.fillRect(rect, color)
+                if count and cell >= 10:
+                    painter.setPen(QColor("white") if rate > 0.55 else QColor("#202020"))
+                    painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, str(count))
+        painter.setPen(QColor("#c0c0c0"))
+        painter.drawRect(QRectF(left, top, size, size))
+        painter.end()
+
+
+def _shade(rate: float, diagonal: bool) -> QColor:
+    """White -> green on the diagonal (correct), white -> red off it (confusions)."""
+    end = (34, 120, 60) if diagonal else (190, 40, 40)
+    return QColor(*(round(255 + (e - 255) * rate) for e in end))

@@ -1,0 +1,40 @@
+"""The log panel: every engine ``Log`` event, error and notice; each line also goes to ``logging``
+(which ``scl_desktop.logging_setup`` sends to the log folder)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtGui import QColor, QTextCharFormat
+from PySide6.QtWidgets import QPlainTextEdit
+
+LEVEL_COLORS = {"info": "#202020", "warning": "#a35a00", "error": "#b00020"}
+_logger = logging.getLogger("scl_desktop.gui")
+
+
+class LogPanel(QPlainTextEdit):
+    """Read-only, coloured by level, bounded to the last 5,000 lines."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("logPanel")
+        self.setReadOnly(True)
+        self.setMaximumBlockCount(5000)
+        self.setPlaceholderText("Messages from import, training and evaluation appear here.")
+
+    def append_message(self, message: str, level: str = "info") -> None:
+        """Add one line (``level``: info, warning or error) and log it to the file."""
+        fmt = QTextCharFormat()
+        fmt.setForeground(QColor(LEVEL_COLORS.get(level, LEVEL_COLORS["info"])))
+        cursor = self.textCursor()
+        cursor.movePosition(cursor.MoveOperation.End)
+        prefix = time.strftime("%H:%M:%S")
+        if self.document().characterCount() > 1:
+            cursor.insertBlock()
+        cursor.insertText(f"{prefix}  {message}", fmt)
+        self.ensureCursorVisible()
+        _logger.log({"warning": logging.WARNING, "error": logging.ERROR}.get(level, logging.INFO), message)
+
+    def text(self) -> str:
+        return self.toPlainText()

@@ -1,0 +1,223 @@
+"""Training from the real window: the demo folder dropped, stage 1 and stage 2 on a tiny model with live
+plots, the Plain baseline and the Table-1 view, cancel + resume, reopening a run from history, and the
+responsiveness of the GUI event loop while a worker trains.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+
+from tests.gui.conftest import (
+    drop_paths,
+    import_tiny,
+    no_errors,
+    tiny_classifier,
+    tiny_encoder,
+    wait_idle,
+)
+
+REDRAW_WAIT_MS = 1000
+EPOCHS_FOR_STALL_TEST = 25  # about 2-4 s of training on one CPU thread
+
+
+def train_stage1(qtbot, win, epochs: int = 1) -> None:  # noqa: ANN001
+    tiny_encoder(win, epochs=epochs)
+    win.show_page("encoder")
+    win.pages["encoder"].controls.start_button.click()
+    assert win.session.busy
+    wait_idle(qtbot, win)
+    no_errors(win)
+
+
+def train_stage2(qtbot, win, epochs: int = 2, balance: str = "cb") -> None:  # noqa: ANN001
+    tiny_classifier(win, epochs=epochs, balance=balance)
+    win.show_page("classifier")
+    win.pages["classifier"].controls.start_button.click()
+    assert win.session.busy
+    wait_idle(qtbot, win)
+    no_errors(win)
+
+
+def test_demo_drop_two_stages_baseline_and_evaluation(qtbot, window) -> None:  # noqa: ANN001
+    from scl_desktop.core.demo_data import ensure_demo_dataset
+
+    demo = ensure_demo_dataset()
+    window.pages["dataset"].size_spin.setValue(32)
+    drop_paths(window, [demo])
+    wait_idle(qtbot, window)
+    no_errors(window)
+    assert window.session.dataset is not None and len(window.session.dataset.classes) == 10
+    # ci split with the widgets' defaults: the first two thirds of the classes are majority classes
+    split = window.session.split
+    assert split is not None and split.protocol == "ci" and len(split.minority_classes()) == 3
+
+    train_stage1(qtbot, window, epochs=2)
+    enc = window.pages["encoder"]
+    run = window.session.run
+    assert run is not None and run.status == "done"
+    assert enc.loss_plot.point_count("epoch") == 2
+    assert enc.loss_plot.point_count("step (running mean)") >= 2 and enc.lr_plot.point_count() >= 2
+    qtbot.waitUntil(lambda: enc.loss_plot.drawn_count("epoch") == 2, timeout=REDRAW_WAIT_MS)
+    assert "samples/s" in enc.controls.progress.status.text() or enc.controls.progress.bar.value() > 0
+    assert enc.next_button.isEnabled()
+
+    train_stage2(qtbot, window, epochs=2)
+    cls = window.pages["classifier"]
+    assert cls.acc_plot.point_count("overall") == 2
+    assert cls.acc_plot.point_count("minority") == 2 and cls.acc_plot.point_count("majority") == 2
+    assert set(cls.class_bars.values) == set(split.classes)
+    qtbot.waitUntil(lambda: cls.acc_plot.drawn_count("minority") == 2, timeout=REDRAW_WAIT_MS)
+
+    ev = window.pages["evaluate"]
+    window.show_page("evaluate")
+    assert [r.method for r in ev.table.rows] == ["SCL-CB"]
+    assert ev.confusion.classes == list(split.classes)
+    assert sum(map(sum, ev.confusion.matrix)) == len(split.test)
+    for name, value in (("arch", "tiny"), ("image_size", 16), ("epochs", 1), ("batch_size", 16), ("device", "cpu"),
+                        ("num_threads", 1), ("amp", False), ("channels_last", False)):
+        ev.baseline_form.set_field(name, value)
+    ev.baseline_controls.start_button.click()
+    wait_idle(qtbot, window)
+    no_errors(window)
+    methods = [r.method for r in ev.table.rows]
+    assert methods[0] == "SCL-CB" and "Plain" in methods, methods
+    assert ev.table.item(0, 2).text() not in ("", "—") and ev.per_class.columnCount() == len(methods)
+
+
+def test_cancel_keeps_checkpoint_then_resume_finishes(qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
+    from scl_desktop.core.events import EpochMetrics
+    from scl_desktop.core.train_encoder import checkpoint_path
+
+    import_tiny(qtbot, window, tiny_dataset)
+    tiny_encoder(window, epochs=40, batch=8)
+    page = window.pages["encoder"]
+    page.controls.start_button.click()
+    task = window.session.task
+    epochs_seen: list[int] = []
+    task.event.connect(lambda e: epochs_seen.append(e.epoch) if isinstance(e, EpochMetrics) else None)
+    qtbot.waitUntil(lambda: len(epochs_seen) >= 1, timeout=60_000)
+    assert page.controls.cancel_button.isEnabled()
+    page.controls.cancel_button.click()
+    wait_idle(qtbot, window, timeout=30_000)
+    no_errors(window)
+    run = window.session.run
+    assert run is not None and run.status == "cancelled", "a cancelled run must be kept and marked"
+    assert len(epochs_seen) < 40, "cancel did not stop training"
+    assert checkpoint_path(run).is_file(), "cancel must keep a checkpoint"
+    assert page.controls.resume_button.isEnabled()
+    assert "cancelled" in page.controls.progress.status.text().lower()
+
+    # resume with fewer remaining epochs: shorten the run by editing nothing; just cancel again quickly
+    page.controls.resume_button.click()
+    assert window.session.busy
+    qtbot.waitUntil(lambda: page.loss_plot.point_count("epoch") > len(epochs_seen), timeout=60_000)
+    page.controls.cancel_button.click()
+    wait_idle(qtbot, window, timeout=30_000)
+    no_errors(window)
+    assert "Resuming run" in window.log_panel.text()
+
+
+def test_reopen_run_from_history(qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
+    from scl_desktop.gui.app import create_main_window
+
+    import_tiny(qtbot, window, tiny_dataset)
+    train_stage1(qtbot, window, epochs=1)
+    train_stage2(qtbot, window, epochs=2, balance="csce")
+    run_id = window.session.run.id
+    window.close()
+
+    second = create_main_window(open_demo=False)  # a later launch: nothing in memory, only the registry
+    qtbot.addWidget(second)
+    second.show()
+    second.show_page("runs")
+    page = second.pages["runs"]
+    assert run_id in [r.id for r in page.rows]
+    page.select_run(run_id)
+    page.open_selected()
+    no_errors(second)
+    assert page.opened.id == run_id
+    assert page.loss_plot.point_count("encoder") == 1 and page.loss_plot.point_count("classifier_csce") == 2
+    assert page.acc_plot.point_count("overall (classifier_csce)") == 2
+    assert [r.method for r in page.results.rows] == ["SCL-CSCE"]
+    page.buttons["use"].click()
+    assert second.session.run.id == run_id and second.current_page() == "evaluate"
+    assert [r.method for r in second.pages["evaluate"].table.rows][0] == "SCL-CSCE"
+    assert second.pages["classifier"].controls.start_button.isEnabled(), "stage 2 should be possible on a reopened run"
+
+
+def test_compare_and_delete_runs(qtbot, window, tiny_dataset: Path, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.gui import dialogs
+
+    import_tiny(qtbot, window, tiny_dataset)
+    train_stage1(qtbot, window, epochs=1)
+    train_stage2(qtbot, window, epochs=1, balance="cb")
+    first = window.session.run
+    train_stage1(qtbot, window, epochs=1)
+    train_stage2(qtbot, window, epochs=1, balance="none")
+    second = window.session.run
+    window.show_page("runs")
+    page = window.pages["runs"]
+    page.refresh()
+    page.select_run(first.id)
+    page.table.selectionModel().select(
+        page.table.model().index([r.id for r in page.rows].index(second.id), 0),
+        page.table.selectionModel().SelectionFlag.Select | page.table.selectionModel().SelectionFlag.Rows)
+    assert set(page.selected_ids()) == {first.id, second.id}
+    page.compare_selected()
+    assert {r.method for r in page.compare_results.rows} == {"SCL-CB", "SCL-CE"}
+    assert page.compare_per_class.columnCount() == 2
+
+    asked: list[str] = []
+    monkeypatch.setattr(dialogs, "ask", lambda parent, title, text: asked.append(title) or True)
+    page.delete_selected()
+    assert asked == ["Delete runs?"]
+    assert first.id not in [r.id for r in page.rows] and second.id not in [r.id for r in page.rows]
+    assert not first.path.exists() and window.session.run is None
+
+
+def measure_training_stall(qtbot, window) -> tuple[float, int, float]:  # noqa: ANN001
+    """Train stage 1 while a 5 ms timer records its ticks; return (worst gap ms, ticks, seconds)."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    page = window.pages["encoder"]
+    timer.start()
+    page.controls.start_button.click()
+    ended: list[float] = []
+    window.session.task.done.connect(lambda: ended.append(time.perf_counter()))
+    wait_idle(qtbot, window)
+    timer.stop()
+    no_errors(window)
+    assert page.loss_plot.point_count("epoch") == EPOCHS_FOR_STALL_TEST
+    during = [t for t in ticks if t <= ended[0]]
+    gaps = [b - a for a, b in zip(during, during[1:], strict=False)]
+    return max(gaps) * 1000, len(during), during[-1] - during[0]
+
+
+def test_event_loop_stays_responsive_while_training(qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
+    """The longest gap between the ticks of a 5 ms timer while stage 1 trains in the worker is < 100 ms.
+
+    The machine running the suite may be shared and overloaded; a stall caused by the app (training
+    or drawing on the GUI thread) shows up in every attempt, a load spike from elsewhere does not, so
+    the best of up to three attempts is checked. Every attempt is printed.
+    """
+    import gc
+
+    import_tiny(qtbot, window, tiny_dataset)
+    tiny_encoder(window, epochs=EPOCHS_FOR_STALL_TEST, batch=8, image_size=32)
+    window.show_page("encoder")
+    worst: list[float] = []
+    for attempt in range(1, 4):
+        gc.collect()
+        worst_ms, n_ticks, seconds = measure_training_stall(qtbot, window)
+        worst.append(worst_ms)
+        print(f"\nevent loop while training (attempt {attempt}): {n_ticks} ticks over {seconds:.2f} s, "
+              f"worst gap {worst_ms:.1f} ms")
+        assert n_ticks > 50, "the timer hardly ran: the GUI thread was blocked"
+        if worst_ms < 100:
+            break
+    assert min(worst) < 100, f"the GUI event loop stalled for {min(worst):.0f} ms or more in every attempt: {worst}"

