@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import tempfile
@@ -51,6 +52,21 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temporaries(target: str | os.PathLike[str]) -> int:
+    """Delete temporary files that an interrupted ``atomic_path`` left beside ``target``.
+
+    A process killed mid-write (SIGKILL, power cut) cannot clean up; for large files such as
+    checkpoints the leftovers add up. Only call this where no other process writes ``target``.
+    Returns how many files were removed.
+    """
+    target = Path(target)
+    removed = 0
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+        removed += 1
+    return removed
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:

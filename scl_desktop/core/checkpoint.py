@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from scl_desktop.core.atomic import write_bytes
+from scl_desktop.core.atomic import remove_stale_temporaries, write_bytes
 from scl_desktop.core.errors import CheckpointError
 
 FORMAT = "scl-checkpoint"
@@ -24,7 +24,11 @@ FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Write ``state`` atomically to ``path`` (tagged with the checkpoint format and version)."""
+    """Write ``state`` atomically to ``path`` (tagged with the checkpoint format and version).
+
+    Temporary files left beside ``path`` by a writer that was killed are removed first.
+    """
+    remove_stale_temporaries(path)
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **state}, buffer)
     return write_bytes(path, buffer.getvalue())

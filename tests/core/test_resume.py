@@ -139,3 +139,17 @@ def test_resume_with_loss_scaling_from_a_checkpoint_saved_without_it():
     resumed = loop(AmpPolicy(True, torch.float16, True))
     assert resumed.restore(saved)[:2] == (1, 0)
     assert resumed.scaler.is_enabled()
+
+
+def test_saving_a_checkpoint_removes_temporaries_of_a_killed_writer(tmp_path):
+    from scl_desktop.core.checkpoint import load_checkpoint, save_checkpoint
+
+    target = tmp_path / "last.pt"
+    leftover = tmp_path / ".last.pt.abc123.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    other = tmp_path / ".other.pt.abc123.tmp"
+    other.write_bytes(b"not ours")
+    save_checkpoint(target, {"epoch": 1})
+    assert not leftover.exists()
+    assert other.exists()
+    assert load_checkpoint(target)["epoch"] == 1
