@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -68,18 +69,80 @@ def open_folder(path: str | os.PathLike[str]) -> None:
     QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
 
+FOLDER_LABELS = {"data": "Data (runs, run history, demo data)", "cache": "Cache (decoded images, safe to delete)"}
+
+
+class FolderChooser(QWidget):
+    """A data or cache folder: shown, choosable (``Choose…``), back to the default, openable.
+
+    ``choice`` is the chosen folder or ``None`` for the default; nothing is saved until the
+    dialog applies it (``paths.set_folder``).
+    """
+
+    def __init__(self, kind: str, movable: bool) -> None:
+        super().__init__()
+        self.kind = kind
+        self.initial: Path | None = paths.chosen_folders().get(kind)
+        self.choice = self.initial
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.line = QLineEdit()
+        self.line.setReadOnly(True)
+        self.choose_button = QPushButton("Choose…")
+        self.choose_button.setToolTip(f"Use another {kind} folder for new work.")
+        self.choose_button.clicked.connect(self.choose)
+        self.default_button = QPushButton("Default")
+        self.default_button.setToolTip(f"Go back to the default {kind} folder ({paths.default_dir(kind)}).")
+        self.default_button.clicked.connect(lambda: self.set_folder(None))
+        for button in (self.choose_button, self.default_button):
+            button.setEnabled(movable)
+        open_button = QPushButton("Open")
+        open_button.clicked.connect(lambda: open_folder(self.folder()))
+        layout.addWidget(self.line, 1)
+        for button in (self.choose_button, self.default_button, open_button):
+            layout.addWidget(button)
+        self._show()
+
+    def folder(self) -> Path:
+        """The folder in effect once applied."""
+        return self.choice if self.choice is not None else paths.default_dir(self.kind)
+
+    @property
+    def changed(self) -> bool:
+        return self.choice != self.initial
+
+    def choose(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, f"Folder for {FOLDER_LABELS[self.kind].split(' (')[0].lower()}",
+                                                  str(self.folder()))
+        if folder:
+            self.set_folder(Path(folder))
+
+    def set_folder(self, folder: Path | None) -> None:
+        """Choose ``folder`` (``None``: the default); saved when the dialog is applied."""
+        self.choice = None if folder is None or Path(folder) == paths.default_dir(self.kind) else Path(folder)
+        self._show()
+
+    def _show(self) -> None:
+        self.line.setText(str(self.folder()))
+        self.line.setCursorPosition(0)  # show the start of a long path
+        self.line.setToolTip(f"{self.folder()} ({'chosen in Settings' if self.choice is not None else 'the default'})")
+        self.default_button.setEnabled(self.choose_button.isEnabled() and self.choice is not None)
+
+
 class SettingsDialog(QDialog):
-    """Data and cache locations (shown, openable), default device and CPU threads."""
+    """Data and cache locations (choosable, openable), settings and log folders, default device, CPU threads."""
 
     def __init__(self, settings: AppSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setObjectName("settingsDialog")
         self._settings = settings
+        home = paths.scl_home()
         form = QFormLayout()
-        for label, folder in (("Data (runs, demo data, registry)", paths.data_dir()),
-                              ("Cache (decoded images, safe to delete)", paths.cache_dir()),
-                              ("Settings", paths.config_dir()), ("Logs", paths.log_dir())):
+        self.folders = {kind: FolderChooser(kind, movable=home is None) for kind in paths.MOVABLE}
+        for kind, chooser in self.folders.items():
+            form.addRow(FOLDER_LABELS[kind], chooser)
+        for label, folder in (("Settings", paths.config_dir()), ("Logs", paths.log_dir())):
             form.addRow(label, _folder_row(folder))
         self.device = QComboBox()
         self.device.addItems(list(DEVICES))
@@ -92,8 +155,16 @@ class SettingsDialog(QDialog):
         self.threads.setValue(settings.loader_threads)
         self.threads.setToolTip("CPU threads for training and data loading (automatic: what torch chooses).")
         form.addRow("CPU threads", self.threads)
-        note = QLabel("Set the SCL_HOME environment variable to keep all of these folders below one folder "
-                      "(portable installs); it takes effect at the next start.")
+        if home is None:
+            text = ("A new data or cache folder is used for new work from now on (imports, runs, decoded images). "
+                    "Existing runs, the run history and the demo data stay where they are unless you move them "
+                    "into the new data folder; the cache is rebuilt when needed. Set the SCL_HOME environment "
+                    "variable to keep all of these folders below one folder (portable installs).")
+        else:
+            text = (f"SCL_HOME is set ({home}): every folder is below it, so the data and cache folders cannot be "
+                    "chosen here. Unset SCL_HOME (and restart) to choose them.")
+        note = QLabel(text)
+        note.setObjectName("foldersNote")
         note.setWordWrap(True)
         note.setStyleSheet("color: #606060")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -103,13 +174,23 @@ class SettingsDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(note)
         layout.addWidget(buttons)
-        self.resize(640, self.sizeHint().height())
+        self.resize(760, self.sizeHint().height())
 
     def apply(self) -> AppSettings:
-        """Copy the dialog's values into the settings object and return it."""
+        """Copy the dialog's values into the settings object and save changed folders (``paths.set_folder``).
+
+        Raises ``SclError`` when a chosen folder cannot be used (the other values are applied)."""
         self._settings.device = self.device.currentText()
         self._settings.loader_threads = self.threads.value()
+        for kind, chooser in self.folders.items():
+            if chooser.changed:
+                paths.set_folder(kind, chooser.choice)
+                chooser.initial = chooser.choice
         return self._settings
+
+    def moved_folders(self) -> dict[str, Path]:
+        """The folders whose location this dialog changes: kind -> new folder."""
+        return {kind: c.folder() for kind, c in self.folders.items() if c.changed}
 
 
 def _folder_row(folder: Path) -> QWidget:
@@ -118,6 +199,7 @@ def _folder_row(folder: Path) -> QWidget:
     layout.setContentsMargins(0, 0, 0, 0)
     line = QLineEdit(str(folder))
     line.setReadOnly(True)
+    line.setCursorPosition(0)
     button = QPushButton("Open")
     button.clicked.connect(lambda: open_folder(folder))
     layout.addWidget(line, 1)

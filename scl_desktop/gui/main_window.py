@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from scl_desktop import __version__
+from scl_desktop.core.errors import SclError
 from scl_desktop.gui import dialogs, theme
 from scl_desktop.gui.pages.classifier_page import ClassifierPage
 from scl_desktop.gui.pages.dataset_page import DatasetPage
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
             self.sidebar.addItem(item)
             self.stack.addWidget(self.pages[key])
         self.sidebar.currentRowChanged.connect(self.stack.setCurrentIndex)
+        self.sidebar.currentRowChanged.connect(self._show_drop_hint)
         self.sidebar.setFixedWidth(150)
         central = QWidget()
         layout = QHBoxLayout(central)
@@ -95,7 +97,7 @@ class MainWindow(QMainWindow):
         self._restore_layout()
         if settings_warning:
             self.log_panel.append_message(settings_warning, "warning")
-        self.statusBar().showMessage("Drop a dataset folder, GeoTIFF tiles or a CSV manifest anywhere on the window.")
+        self._show_drop_hint()
 
     # -- navigation ----------------------------------------------------------------------
     def show_page(self, key: str) -> None:
@@ -105,6 +107,15 @@ class MainWindow(QMainWindow):
 
     def current_page(self) -> str:
         return self.PAGES[self.stack.currentIndex()][0]
+
+    def _show_drop_hint(self, *_args: object) -> None:
+        """Say in the status bar what a drop does on this page (unless a task is running)."""
+        if self.session.busy:
+            return
+        self.statusBar().showMessage(
+            "Drop image folders, GeoTIFF tiles or scenes anywhere on the window to label them."
+            if self.current_page() == "label" else
+            "Drop a dataset folder, GeoTIFF tiles or a CSV manifest anywhere on the window.")
 
     def _build_menus(self) -> None:
         dataset: DatasetPage = self.pages["dataset"]  # type: ignore[assignment]
@@ -149,12 +160,23 @@ class MainWindow(QMainWindow):
     # -- settings ------------------------------------------------------------------------
     def open_settings(self) -> None:
         dialog = dialogs.SettingsDialog(self.settings, self)
-        if dialog.exec():
+        if not dialog.exec():
+            return
+        moving = dialog.moved_folders()
+        try:
             dialog.apply()
-            self.save_settings()
-            apply_thread_setting(self.settings)
-            self.log_panel.append_message(f"Settings saved (device {self.settings.device}, "
-                                          f"CPU threads {self.settings.loader_threads or 'automatic'}).")
+        except SclError as exc:
+            self.show_error("Cannot use the chosen folder", exc)
+        self.save_settings()
+        apply_thread_setting(self.settings)
+        self.log_panel.append_message(f"Settings saved (device {self.settings.device}, "
+                                      f"CPU threads {self.settings.loader_threads or 'automatic'}).")
+        moved = {kind: folder for kind, folder in moving.items() if not dialog.folders[kind].changed}
+        for kind, folder in moved.items():
+            self.log_panel.append_message(f"New work now uses the {kind} folder {folder}. What is in the old "
+                                          "folder stays there unless you move it.", "warning")
+        if "data" in moved:
+            self.session.results_changed.emit()  # the run history now comes from the new data folder
 
     def save_settings(self) -> None:
         try:
@@ -178,6 +200,10 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.acceptProposedAction()
+        if self.current_page() == "label":  # images to label, not a dataset
+            label: LabelPage = self.pages["label"]  # type: ignore[assignment]
+            label.add_inputs(paths)
+            return
         self.show_page("dataset")
         dataset: DatasetPage = self.pages["dataset"]  # type: ignore[assignment]
         dataset.open_paths(paths)

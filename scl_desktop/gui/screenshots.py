@@ -2,7 +2,8 @@
 
 Runs offscreen unless ``QT_QPA_PLATFORM`` says otherwise, in a temporary ``SCL_HOME`` unless one is
 set (so the user's runs are untouched): opens the built-in demo data, builds its split, trains a
-tiny stage-1 encoder, fits CB and CSCE classifiers, trains the Plain baseline, then grabs each page.
+tiny stage-1 encoder, fits CB and CSCE classifiers, trains the Plain baseline, labels the demo GeoTIFF
+scene, then grabs each page.
 The models are tiny so it finishes in about a minute on a CPU; the pipeline is the real one.
 """
 
@@ -70,6 +71,21 @@ def run_demo(app: Any, window: Any, epochs: int) -> None:
     _check(window, "The Plain baseline")
 
 
+def label_demo_scene(app: Any, window: Any) -> None:
+    """Label the built-in demo GeoTIFF scene with the demo run on the Label page."""
+    from scl_desktop.core.demo_data import ensure_demo_scene
+
+    label = window.pages["label"]
+    window.show_page("label")
+    label.refresh_runs()
+    label.add_inputs([ensure_demo_scene()])
+    label.device.setCurrentText("cpu")
+    label.controls.start_button.click()
+    _wait(app, window)
+    _check(window, "Labelling the demo scene")
+    label.table.selectRow(min(37, label.proxy.rowCount() - 1))  # outlined in the scene
+
+
 def grab_pages(app: Any, window: Any, out: Path) -> list[Path]:
     """Show each page, let its plots redraw, and save the window as ``NN_<page>.png``."""
     from PySide6.QtCore import QTimer
@@ -127,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     window.resize(*WINDOW_SIZE)
     window.show()
     run_demo(app, window, args.epochs)
+    label_demo_scene(app, window)
     for path in grab_pages(app, window, args.outdir):
         print(path)
     window.close()

@@ -56,6 +56,7 @@ def window(qtbot) -> Iterator:  # noqa: ANN001 - pytest-qt fixture
     create_app()
     win = create_main_window(open_demo=False)
     qtbot.addWidget(win)
+    win.show_page("dataset")  # not the page an earlier test's window was closed on (drops depend on the page)
     win.show()
     yield win
     if win.session.busy:
@@ -99,6 +100,7 @@ def no_errors(win) -> None:  # noqa: ANN001
 def import_tiny(qtbot, win, folder: Path, size: int = 32) -> None:  # noqa: ANN001
     """Drop ``folder`` on the window at working size ``size`` and wait for the import and the split."""
     win.pages["dataset"].size_spin.setValue(size)
+    win.show_page("dataset")  # on the Label page a drop adds images to label instead
     drop_paths(win, [folder])
     assert win.session.busy, "dropping the folder did not start an import"
     wait_idle(qtbot, win)

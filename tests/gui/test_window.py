@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel
 
 from scl_desktop.core.events import EpochMetrics
 from tests.conftest import shared_data
@@ -138,9 +139,80 @@ def test_device_page_and_settings_dialog(qtbot, window, monkeypatch) -> None:  #
     assert "Settings saved" in window.log_panel.text()
 
 
-def test_label_page_is_a_placeholder(window) -> None:  # noqa: ANN001
-    window.show_page("label")
-    assert window.current_page() == "label"
+def test_settings_dialog_moves_data_and_cache_folders(qtbot, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.core import paths
+    from scl_desktop.gui import dialogs
+    from scl_desktop.gui.settings import AppSettings
+
+    monkeypatch.delenv("SCL_HOME", raising=False)  # SCL_HOME would win over any choice
+    monkeypatch.setattr(paths, "_platform_dir", lambda kind: tmp_path / "platform" / kind)
+    dialog = dialogs.SettingsDialog(AppSettings())
+    qtbot.addWidget(dialog)
+    data = dialog.folders["data"]
+    assert data.choose_button.isEnabled() and not data.default_button.isEnabled()
+    assert data.line.text() == str(tmp_path / "platform" / "data") and "the default" in data.line.toolTip()
+    assert "stay where they are" in dialog.findChild(QLabel, "foldersNote").text()
+    data.set_folder(tmp_path / "big disk" / "data")
+    dialog.folders["cache"].set_folder(tmp_path / "fast" / "cache")
+    assert dialog.moved_folders() == {"data": tmp_path / "big disk" / "data", "cache": tmp_path / "fast" / "cache"}
+    dialog.apply()
+    assert paths.data_dir() == tmp_path / "big disk" / "data" and paths.cache_dir() == tmp_path / "fast" / "cache"
+    assert paths.config_dir() == tmp_path / "platform" / "config", "the settings folder stays put"
+
+    again = dialogs.SettingsDialog(AppSettings())  # the next time the dialog shows the choice; Default undoes it
+    qtbot.addWidget(again)
+    assert again.folders["data"].line.text() == str(tmp_path / "big disk" / "data")
+    again.folders["data"].default_button.click()
+    again.apply()
+    assert paths.data_dir() == tmp_path / "platform" / "data" and paths.cache_dir() == tmp_path / "fast" / "cache"
+
+    monkeypatch.setenv("SCL_HOME", str(tmp_path / "portable"))
+    portable = dialogs.SettingsDialog(AppSettings())
+    qtbot.addWidget(portable)
+    assert not portable.folders["data"].choose_button.isEnabled()
+    assert "SCL_HOME is set" in portable.findChild(QLabel, "foldersNote").text()
+
+
+def test_settings_dialog_reports_an_unusable_folder(qtbot, window, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.core import paths
+    from scl_desktop.gui import dialogs
+    from tests.gui.conftest import error_dialogs
+
+    monkeypatch.delenv("SCL_HOME", raising=False)
+    monkeypatch.setattr(paths, "_platform_dir", lambda kind: tmp_path / "platform" / kind)
+    (tmp_path / "a file").write_text("not a folder")
+
+    def choose_bad_folder() -> None:
+        dialog = window.findChild(dialogs.SettingsDialog, "settingsDialog")
+        dialog.folders["cache"].set_folder(tmp_path / "a file" / "cache")
+        dialog.accept()
+
+    QTimer.singleShot(0, choose_bad_folder)
+    window.open_settings()
+    boxes = error_dialogs(window)
+    assert boxes and "cannot be created" in boxes[0].text()
+    assert paths.cache_dir() == tmp_path / "platform" / "cache"
+    boxes[0].close()
+
+
+def test_demo_data_opens_at_its_own_image_size(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.core.demo_data import PATCH_SIZE
+    from scl_desktop.core.errors import Cancelled
+    from scl_desktop.gui.pages import dataset_page
+
+    sizes: list[int] = []
+
+    def fake_import(source, bands, stretch, size, token):  # noqa: ANN001, ANN202
+        sizes.append(size)
+        raise Cancelled("stopped by the test")
+        yield  # a generator, like the real step
+
+    monkeypatch.setattr(dataset_page, "import_step", fake_import)
+    page = window.pages["dataset"]
+    page.size_spin.setValue(256)
+    page.open_demo()
+    wait_idle(qtbot, window)
+    assert sizes == [PATCH_SIZE] and page.size_spin.value() == PATCH_SIZE  # no 4x upscaling of 64 px images
 
 
 def test_entry_point_version(capsys) -> None:  # noqa: ANN001

@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
 from scl_desktop.core import paths
 from scl_desktop.core.atomic import write_text
 from scl_desktop.core.dataset_import import ImportConfig, import_dataset
-from scl_desktop.core.demo_data import demo_split_config, generate_demo_dataset
+from scl_desktop.core.demo_data import PATCH_SIZE, demo_split_config, generate_demo_dataset
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Log
 from scl_desktop.core.imaging import read_rgb
@@ -297,7 +297,10 @@ class DatasetPage(QWidget):
             self.open_paths([Path(p) for p in paths])
 
     def open_demo(self) -> None:
-        """Generate (first time only) and import the built-in demo dataset."""
+        """Generate (first time only) and import the built-in demo dataset at its own image size
+        (``demo_data.PATCH_SIZE``: larger would only upscale it)."""
+        if not self.session.busy:
+            self.size_spin.setValue(PATCH_SIZE)
         self._start_import(None, "Demo data")
 
     def open_paths(self, paths: Sequence[Path]) -> None:

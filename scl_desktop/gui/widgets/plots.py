@@ -178,7 +178,7 @@ class LiveCurves(pg.PlotWidget):
 class RoleBarChart(pg.PlotWidget):
     """Horizontal bars, one per class, coloured by the class's role; class names on the left axis."""
 
-    def __init__(self, title: str, value_label: str, x_range: tuple[float, float] | None = None) -> None:
+    def __init__(self, title: str | None, value_label: str, x_range: tuple[float, float] | None = None) -> None:
         super().__init__()
         self.setMinimumHeight(160)
         self._x_range = x_range
@@ -193,13 +193,17 @@ class RoleBarChart(pg.PlotWidget):
         self._bars: pg.BarGraphItem | None = None
         self._texts: list[pg.TextItem] = []
         self.values: dict[str, float] = {}
-        self._pending: tuple[dict[str, float], dict[str, str]] | None = None
+        self._pending: tuple[dict[str, float], dict[str, str], dict[str, str]] | None = None
         _schedule(self)
 
-    def set_values(self, values: Mapping[str, float], roles: Mapping[str, str] | None = None) -> None:
-        """Show ``values`` (class -> value, in display order); drawn at the next redraw tick."""
+    def set_values(self, values: Mapping[str, float], roles: Mapping[str, str] | None = None,
+                   colors: Mapping[str, str] | None = None) -> None:
+        """Show ``values`` (class -> value, in display order); drawn at the next redraw tick.
+
+        Bars are coloured by ``roles``, or by ``colors`` (class -> colour) where given.
+        """
         self.values = dict(values)
-        self._pending = (dict(values), dict(roles or {}))
+        self._pending = (dict(values), dict(roles or {}), dict(colors or {}))
 
     def needs_redraw(self) -> bool:
         return self._pending is not None
@@ -208,7 +212,7 @@ class RoleBarChart(pg.PlotWidget):
         """Draw the latest values now (the scheduler calls this; tests may too)."""
         if self._pending is None:
             return
-        values, roles = self._pending
+        values, roles, colors = self._pending
         self._pending = None
         item = self.getPlotItem()
         if self._bars is not None:
@@ -219,7 +223,7 @@ class RoleBarChart(pg.PlotWidget):
         names = list(values)
         ys = list(range(len(names)))
         widths = [values[n] for n in names]
-        brushes = [pg.mkBrush(theme.role_color(roles.get(n))) for n in names]
+        brushes = [pg.mkBrush(colors[n] if n in colors else theme.role_color(roles.get(n))) for n in names]
         self._bars = pg.BarGraphItem(x0=0, y=ys, height=0.7, width=widths, brushes=brushes, pen=None)
         item.addItem(self._bars)
         top = max(widths, default=1.0) or 1.0

@@ -16,15 +16,18 @@ class TaskControls(QWidget):
     start_clicked = Signal()
     resume_clicked = Signal()
 
-    def __init__(self, session: Session, start_text: str, resume: bool = False) -> None:
+    def __init__(self, session: Session, start_text: str, resume: bool = False,
+                 cancelled_text: str = "Cancelled; the last checkpoint was kept.",
+                 cancel_tip: str = "Stop at the next step; a checkpoint of the work so far is kept.") -> None:
         super().__init__()
         self.session = session
         self.task: Task | None = None
+        self.cancelled_text = cancelled_text
         self.start_button = QPushButton(start_text)
         self.start_button.setObjectName("startButton")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelButton")
-        self.cancel_button.setToolTip("Stop at the next step; a checkpoint of the work so far is kept.")
+        self.cancel_button.setToolTip(cancel_tip)
         self.resume_button = QPushButton("Resume")
         self.resume_button.setObjectName("resumeButton")
         self.resume_button.setToolTip("Continue the current run from its last checkpoint.")
@@ -87,4 +90,4 @@ class TaskControls(QWidget):
         self.progress.stop("Failed; see the message and the log.")
 
     def _cancelled(self, _result: object) -> None:
-        self.progress.stop("Cancelled; the last checkpoint was kept.")
+        self.progress.stop(self.cancelled_text)
