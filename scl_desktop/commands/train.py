@@ -204,12 +204,14 @@ def _ctrl_c_cancels(token: Any, out: Any) -> Iterator[None]:
 
 
 def _printer(args: argparse.Namespace) -> tuple[Any, Any]:
+    from scl_desktop.core.distributed import DistContext
     from scl_desktop.terminal import EventPrinter
 
-    printer = EventPrinter(quiet=args.quiet)
+    quiet = args.quiet or not DistContext.from_env().is_main  # under torchrun only rank 0 talks
+    printer = EventPrinter(quiet=quiet)
 
     def out(message: str) -> None:
-        if not args.quiet:
+        if not quiet:
             print(message, file=sys.stderr)
 
     return printer, out
@@ -227,6 +229,7 @@ def _load_split(path: str | None) -> Any:
 def run_train(args: argparse.Namespace) -> int:
     """`scl train`: stage 1."""
     from scl_desktop.core.config import EncoderConfig
+    from scl_desktop.core.distributed import DistContext
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.runs import open_run
     from scl_desktop.core.train_encoder import train_encoder
@@ -243,6 +246,8 @@ def run_train(args: argparse.Namespace) -> int:
         step = train_encoder(_load_split(args.split), config, cancel=token, name=args.name)
     with _ctrl_c_cancels(token, out):
         run = drive(step, printer)
+    if not DistContext.from_env().is_main:
+        return 0  # under torchrun rank 0 reports; the others' view of the run record may be stale
     rows = run.read_metrics("encoder")
     if args.json:
         print_json({"run": run.id, "path": str(run.path), "status": run.status,

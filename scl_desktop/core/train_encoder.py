@@ -129,7 +129,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
         raise ConfigError("Stage 1 needs a split and a configuration.", "Pass both, or resume an existing run.")
 
     device, amp = yield from setup_device(config, dist)
-    store, items, labels = yield from training_data(split, config, cancel)
+    with dist.local_main_first():  # the first process of each machine decodes the image cache once
+        store, items, labels = yield from training_data(split, config, cancel)
     if run is None:
         run = dist.broadcast(runs.create_run("scl", split, config.to_json(), config.seed, name=name, device=device)
                              if dist.is_main else None)
@@ -164,7 +165,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
         amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
         batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
         generators={"augment": augment_rng}, checkpoint_path=checkpoint_path(run),
-        checkpoint_every=config.checkpoint_every, cancel=cancel, nonfinite_hint=NONFINITE_HINT,
+        checkpoint_every=config.checkpoint_every, cancel=dist.agreed_cancel(cancel),  # all ranks stop at one step
+        nonfinite_hint=NONFINITE_HINT,
         checkpoint_extra={"arch": config.arch, "proj_dim": config.proj_dim, "feature_dim": model.feature_dim,
                           "classes": list(split.classes), "config": config.to_json()},
         record=(lambda row: run.append_metrics(STAGE, row)) if dist.is_main else None,
