@@ -12,7 +12,7 @@ import logging
 import pkgutil
 import sys
 
-from scl_desktop import __version__
+from scl_desktop import __version__, configure_process
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scl` console script."""
+    configure_process()
     from scl_desktop.core.errors import SclError
     from scl_desktop.logging_setup import setup_logging
 

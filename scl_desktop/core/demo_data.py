@@ -85,10 +85,7 @@ def ensure_demo_dataset(root: str | os.PathLike[str] | None = None, seed: int = 
     Idempotent and cheap when the data is there (a marker file, written last, records what was
     generated). ``on_event`` receives progress events while images are drawn.
     """
-    folder = demo_root(root) / DATASET_FOLDER
-    if _missing_images(folder, seed):
-        drive(generate_demo_dataset(root, seed), on_event)
-    return folder
+    return drive(generate_demo_dataset(root, seed), on_event)
 
 
 def generate_demo_dataset(root: str | os.PathLike[str] | None = None, seed: int = DEMO_SEED,
@@ -96,11 +93,14 @@ def generate_demo_dataset(root: str | os.PathLike[str] | None = None, seed: int 
     """Write the demo images (a step generator yielding progress); returns the dataset folder.
 
     Every image is written (atomically) unless the completion marker for this seed is present,
-    in which case only missing images are; the marker is rewritten last.
+    in which case only missing images are (nothing at all when none is missing); the marker is
+    rewritten last.
     """
     base = demo_root(root)
     folder = base / DATASET_FOLDER
     todo = _missing_images(folder, seed)
+    if not todo:
+        return folder
     marker = _marker_path(folder)
     marker.unlink(missing_ok=True)
     _write_readme(base, seed)

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Sequence
 from types import TracebackType
 
-from scl_desktop import __version__
+from scl_desktop import __version__, configure_process
 
 APP_NAME = "scl_desktop"
 
@@ -88,6 +88,7 @@ def install_excepthook(window) -> None:  # noqa: ANN001 - MainWindow
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `scl-desktop` GUI script."""
     multiprocessing.freeze_support()  # a worker process of the frozen app runs its task here, then exits
+    configure_process()
     from scl_desktop.logging_setup import setup_logging
 
     setup_logging("scl-desktop", qt_messages=True)
