@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from scl_desktop.core.events import EpochMetrics, Event, Log, Progress, StepMetrics
+from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, Progress, StepMetrics
+
+STOP_MESSAGE = "Stopping after the current step and saving a checkpoint (press Ctrl-C again to abort at once)."
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -97,3 +104,43 @@ class EventPrinter:
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def printer_for(args: argparse.Namespace) -> tuple[EventPrinter, Callable[[str], None]]:
+    """The event printer of a command with ``--quiet`` and ``out(message)`` for its own notes on stderr.
+
+    Both stay silent with ``--quiet`` and, under torchrun, on every rank but 0.
+    """
+    from scl_desktop.core.distributed import DistContext
+
+    quiet = args.quiet or not DistContext.from_env().is_main
+    printer = EventPrinter(quiet=quiet)
+
+    def out(message: str) -> None:
+        if not quiet:
+            print(message, file=sys.stderr)
+
+    return printer, out
+
+
+@contextlib.contextmanager
+def ctrl_c_cancels(token: CancelToken, out: Callable[[str], None], message: str = STOP_MESSAGE) -> Iterator[None]:
+    """First Ctrl-C: cancel ``token`` (the step stops cleanly) and ``out(message)``; the second aborts at once.
+
+    Does nothing outside the main thread, where signal handlers cannot be set.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        out(message)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -52,17 +52,16 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`scl demo`: drive ``pipeline.run_demo`` with a progress printer, then print the results."""
-    from scl_desktop.commands.train import _ctrl_c_cancels, _printer
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.pipeline import run_demo
-    from scl_desktop.terminal import print_json
+    from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     if args.epochs is not None and args.epochs < 1:
         raise ConfigError(f"--epochs {args.epochs} must be at least 1.", "Leave it out to use the demo's default.")
-    printer, out = _printer(args)
+    printer, out = printer_for(args)
     token = CancelToken()
-    with _ctrl_c_cancels(token, out):
+    with ctrl_c_cancels(token, out):
         result = drive(run_demo(args.seed, args.epochs, args.device, args.num_threads, cancel=token),
                        thinned(printer))
     if args.json:

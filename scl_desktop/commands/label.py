@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 LABEL_DESCRIPTION = """\
@@ -83,36 +80,13 @@ def register(subparsers: Any) -> None:
     e.set_defaults(func=run_export)
 
 
-@contextlib.contextmanager
-def _first_interrupt_cancels(token: Any) -> Iterator[None]:
-    """The first Ctrl-C sets ``token`` (the step stops cleanly); the next one interrupts at once."""
-    if not hasattr(signal, "SIGINT"):
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        print("\nstopping after the current batch (Ctrl-C again to abort) ...", file=sys.stderr)
-        token.cancel()
-        signal.signal(signal.SIGINT, previous)
-
-    try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
 def run_label(args: argparse.Namespace) -> int:
     from scl_desktop.core import geo_export
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.labelling import LabelConfig, label_inputs
     from scl_desktop.core.tiling import TilingConfig
-    from scl_desktop.terminal import EventPrinter, print_json
+    from scl_desktop.terminal import EventPrinter, ctrl_c_cancels, print_json
 
     if not (args.out or args.geojson or args.raster):
         raise ConfigError("No output was asked for.", "Give --out results.csv (and/or --geojson, --raster).")
@@ -125,7 +99,8 @@ def run_label(args: argparse.Namespace) -> int:
     config.validate()
     token = CancelToken()
     printer = EventPrinter()
-    with _first_interrupt_cancels(token):
+    with ctrl_c_cancels(token, lambda message: print(message, file=sys.stderr),
+                        "\nstopping after the current batch (Ctrl-C again to abort) ..."):
         result = drive(label_inputs(args.run, args.inputs, config, token), printer)
     summary = result.summary()
     if result.cancelled:

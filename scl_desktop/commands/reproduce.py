@@ -98,12 +98,11 @@ def command_line(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the reproduction and print where the report is."""
-    from scl_desktop.commands.train import _ctrl_c_cancels, _printer
     from scl_desktop.core.atomic import read_json
     from scl_desktop.core.errors import Cancelled
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.reproduce import ReproduceConfig, reproduce
-    from scl_desktop.terminal import print_json
+    from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     config = ReproduceConfig(
         source=args.source, out=args.out, seeds=args.seeds, s_values=args.s_values, tables=args.tables,
@@ -111,10 +110,10 @@ def run(args: argparse.Namespace) -> int:
         image_size=args.image_size, store_size=args.store_size, epochs=args.epochs,
         classifier_epochs=args.classifier_epochs, weights_path=args.weights_path, device=args.device,
         ablation_balance=args.ablation_balance, command=command_line(args))
-    printer, out = _printer(args)
+    printer, out = printer_for(args)
     token = CancelToken()
     try:
-        with _ctrl_c_cancels(token, out):
+        with ctrl_c_cancels(token, out):
             result = drive(reproduce(config, cancel=token), printer)
     except Cancelled as exc:
         out(f"{exc.what} Finished cells are kept in {args.out}; run the same command again to continue.")

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import signal
-import sys
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 TRAIN_DESCRIPTION = """\
@@ -183,40 +178,6 @@ def _build_config(config_cls: type, args: argparse.Namespace, out: Any) -> Any:
     return config
 
 
-@contextlib.contextmanager
-def _ctrl_c_cancels(token: Any, out: Any) -> Iterator[None]:
-    """First Ctrl-C: ask the step to stop cleanly (with a checkpoint); the second aborts at once."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if token.cancelled:
-            raise KeyboardInterrupt
-        token.cancel()
-        out("Stopping after the current step and saving a checkpoint (press Ctrl-C again to abort at once).")
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _printer(args: argparse.Namespace) -> tuple[Any, Any]:
-    from scl_desktop.core.distributed import DistContext
-    from scl_desktop.terminal import EventPrinter
-
-    quiet = args.quiet or not DistContext.from_env().is_main  # under torchrun only rank 0 talks
-    printer = EventPrinter(quiet=quiet)
-
-    def out(message: str) -> None:
-        if not quiet:
-            print(message, file=sys.stderr)
-
-    return printer, out
-
-
 def _load_split(path: str | None) -> Any:
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.manifest import SplitManifest
@@ -226,26 +187,34 @@ def _load_split(path: str | None) -> Any:
     return SplitManifest.load(path)
 
 
-def run_train(args: argparse.Namespace) -> int:
-    """`scl train`: stage 1."""
-    from scl_desktop.core.config import EncoderConfig
-    from scl_desktop.core.distributed import DistContext
+def _train_or_resume(args: argparse.Namespace, train: Any, config_cls: type) -> Any:
+    """Drive ``train`` (``train_encoder`` or ``train_baseline``) on a new run of SPLIT with the options'
+    configuration, or continue the --resume run; the first Ctrl-C stops it cleanly. Returns what it returns."""
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.runs import open_run
-    from scl_desktop.core.train_encoder import train_encoder
-    from scl_desktop.terminal import print_json
+    from scl_desktop.terminal import ctrl_c_cancels, printer_for
 
-    printer, out = _printer(args)
+    printer, out = printer_for(args)
     token = CancelToken()
     if args.resume:
         if args.split:
             out("Note: SPLIT is ignored with --resume; the run's own split is used.")
-        step = train_encoder(None, None, run=open_run(args.resume), resume=True, cancel=token)
+        step = train(None, None, run=open_run(args.resume), resume=True, cancel=token)
     else:
-        config = _build_config(EncoderConfig, args, out)
-        step = train_encoder(_load_split(args.split), config, cancel=token, name=args.name)
-    with _ctrl_c_cancels(token, out):
-        run = drive(step, printer)
+        config = _build_config(config_cls, args, out)
+        step = train(_load_split(args.split), config, cancel=token, name=args.name)
+    with ctrl_c_cancels(token, out):
+        return drive(step, printer)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`scl train`: stage 1."""
+    from scl_desktop.core.config import EncoderConfig
+    from scl_desktop.core.distributed import DistContext
+    from scl_desktop.core.train_encoder import train_encoder
+    from scl_desktop.terminal import print_json
+
+    run = _train_or_resume(args, train_encoder, EncoderConfig)
     if not DistContext.from_env().is_main:
         return 0  # under torchrun rank 0 reports; the others' view of the run record may be stale
     rows = run.read_metrics("encoder")
@@ -261,13 +230,13 @@ def run_fit(args: argparse.Namespace) -> int:
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.fit_classifier import SCL_METHODS, fit_classifier
     from scl_desktop.core.runs import open_run
-    from scl_desktop.terminal import print_json
+    from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
-    printer, out = _printer(args)
+    printer, out = printer_for(args)
     run = open_run(args.run)
     balances = ("cb", "csce", "none") if args.balance == "all" else (args.balance,)
     token = CancelToken()
-    with _ctrl_c_cancels(token, out):
+    with ctrl_c_cancels(token, out):
         for balance in balances:
             args.balance = balance
             config = ClassifierConfig(**_given(args, ClassifierConfig))
@@ -282,21 +251,9 @@ def run_baseline(args: argparse.Namespace) -> int:
     """`scl baseline`: Plain / Plain-CB / Plain-CSCE."""
     from scl_desktop.core.baseline import train_baseline
     from scl_desktop.core.config import BaselineConfig
-    from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.runs import open_run
     from scl_desktop.terminal import print_json
 
-    printer, out = _printer(args)
-    token = CancelToken()
-    if args.resume:
-        if args.split:
-            out("Note: SPLIT is ignored with --resume; the run's own split is used.")
-        step = train_baseline(None, None, cancel=token, run=open_run(args.resume), resume=True)
-    else:
-        config = _build_config(BaselineConfig, args, out)
-        step = train_baseline(_load_split(args.split), config, cancel=token, name=args.name)
-    with _ctrl_c_cancels(token, out):
-        run, evaluation = drive(step, printer)
+    run, _evaluation = _train_or_resume(args, train_baseline, BaselineConfig)
     if args.json:
         print_json({"results": run.result_rows()})
     return 0

@@ -33,11 +33,6 @@ def _wait(app: Any, window: Any, settle_s: float = 0.0) -> None:
         time.sleep(0.01)
 
 
-def _set(form: Any, values: dict[str, Any]) -> None:
-    for name, value in values.items():
-        form.set_field(name, value)
-
-
 def _check(window: Any, what: str) -> None:
     from PySide6.QtWidgets import QMessageBox
 
@@ -46,29 +41,30 @@ def _check(window: Any, what: str) -> None:
         raise SystemExit(f"{what} failed: {boxes[0].text()} {boxes[0].informativeText()}")
 
 
+def _train(app: Any, window: Any, page: str, form: Any, values: dict[str, Any], controls: Any, what: str) -> None:
+    """Fill ``form`` with ``values``, show ``page``, press Start of ``controls`` and wait for the task to end."""
+    for name, value in values.items():
+        form.set_field(name, value)
+    window.show_page(page)
+    controls.start_button.click()
+    _wait(app, window)
+    _check(window, what)
+
+
 def run_demo(app: Any, window: Any, epochs: int) -> None:
     """The demo pipeline through the window's own widgets."""
     _wait(app, window)
     _check(window, "Opening the demo data")
     encoder = window.pages["encoder"]
-    _set(encoder.form, {**TINY, "epochs": epochs})
-    window.show_page("encoder")
-    encoder.controls.start_button.click()
-    _wait(app, window)
-    _check(window, "Stage 1")
+    _train(app, window, "encoder", encoder.form, {**TINY, "epochs": epochs}, encoder.controls, "Stage 1")
     classifier = window.pages["classifier"]
     for balance in ("csce", "cb"):
-        _set(classifier.form, {"balance": balance, "epochs": epochs, "batch_size": 32, "device": "cpu"})
-        window.show_page("classifier")
-        classifier.controls.start_button.click()
-        _wait(app, window)
-        _check(window, f"Stage 2 ({balance})")
+        _train(app, window, "classifier", classifier.form,
+               {"balance": balance, "epochs": epochs, "batch_size": 32, "device": "cpu"}, classifier.controls,
+               f"Stage 2 ({balance})")
     evaluate = window.pages["evaluate"]
-    _set(evaluate.baseline_form, {**TINY, "epochs": epochs})
-    window.show_page("evaluate")
-    evaluate.baseline_controls.start_button.click()
-    _wait(app, window)
-    _check(window, "The Plain baseline")
+    _train(app, window, "evaluate", evaluate.baseline_form, {**TINY, "epochs": epochs}, evaluate.baseline_controls,
+           "The Plain baseline")
 
 
 def label_demo_scene(app: Any, window: Any) -> None:

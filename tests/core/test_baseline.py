@@ -8,9 +8,9 @@ import torch
 from scl_desktop.core.baseline import train_baseline
 from scl_desktop.core.config import BaselineConfig, ClassifierConfig
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
-from scl_desktop.core.events import CancelToken, EpochMetrics, StepMetrics, drive
+from scl_desktop.core.events import CancelToken, EpochMetrics, drive
 from scl_desktop.core.fit_classifier import evaluate_run, fit_classifier, load_predictor
-from tests.core.test_train_encoder import restore_threads, tiny_split  # noqa: F401
+from tests.core.test_train_encoder import cancel_in_epoch, restore_threads, tiny_split  # noqa: F401
 
 
 def tiny_baseline_config(**changes: object) -> BaselineConfig:
@@ -61,12 +61,7 @@ def test_eval_every_skips_epochs(split):
 def test_cancel_then_resume_finishes_the_same_epochs(split):
     reference, ref_eval = drive(train_baseline(split, tiny_baseline_config()))
     token = CancelToken()
-    seen: list = []
-
-    def on_event(event):
-        seen.append(event)
-        if isinstance(event, StepMetrics) and event.epoch == 2:
-            token.cancel()
+    seen, on_event = cancel_in_epoch(token, 2)
 
     with pytest.raises(Cancelled, match="--resume"):
         drive(train_baseline(split, tiny_baseline_config(), cancel=token), on_event)

@@ -7,6 +7,7 @@ generated PNGs: two majority classes with 8 training images, two minority classe
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,19 @@ def tiny_encoder_config(**changes: object) -> EncoderConfig:
                 num_threads=1)
     base.update(changes)
     return EncoderConfig(**base)  # type: ignore[arg-type]
+
+
+def cancel_in_epoch(token: CancelToken, epoch: int) -> tuple[list, Callable[[object], None]]:
+    """``(seen, on_event)``: ``on_event`` records every event in ``seen`` and cancels ``token`` at the first
+    step of ``epoch``."""
+    seen: list = []
+
+    def on_event(event: object) -> None:
+        seen.append(event)
+        if isinstance(event, StepMetrics) and event.epoch == epoch:
+            token.cancel()
+
+    return seen, on_event
 
 
 @pytest.fixture(autouse=True)
@@ -105,12 +119,7 @@ def test_ablation_variants_run(split, changes):
 def test_cancel_stops_at_next_step_and_resume_matches_uninterrupted(split):
     reference = drive(train_encoder(split, tiny_encoder_config()))
     token = CancelToken()
-    seen: list = []
-
-    def on_event(event):
-        seen.append(event)
-        if isinstance(event, StepMetrics) and event.epoch == 2:
-            token.cancel()
+    seen, on_event = cancel_in_epoch(token, 2)
 
     run = drive(train_encoder(split, tiny_encoder_config(), cancel=token), on_event)
     assert run.status == "cancelled"

@@ -7,14 +7,24 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from scl_desktop.core.config import ClassifierConfig
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
 from scl_desktop.core.fit_classifier import fit_classifier
 from scl_desktop.gui import theme
+from scl_desktop.gui.layout import splitter
 from scl_desktop.gui.pages.config_help import HELP, LABELS
-from scl_desktop.gui.pages.encoder_page import config_choices, default_config, tool_row
+from scl_desktop.gui.pages.encoder_page import (
+    config_choices,
+    default_config,
+    form_panel,
+    lay_out_training_page,
+    loss_curves,
+    next_page_button,
+    read_form,
+    step_position,
+)
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
@@ -39,58 +49,28 @@ class ClassifierPage(QWidget):
         paper = QPushButton("Paper defaults")
         paper.setToolTip("Batch 128, lr 0.01 cosine, momentum 0.9, weight decay 5e-5, 100 epochs, CB sampling.")
         paper.clicked.connect(lambda: self.form.reset(ClassifierConfig()))
-        scroll = QScrollArea()
-        scroll.setWidget(self.form)
-        scroll.setWidgetResizable(True)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel("<b>Stage 2: re-balanced linear classifier</b>"))
         explain = QLabel("The encoder stays frozen. <b>cb</b>: every class is drawn equally often; "
                          "<b>csce</b>: rare classes weigh more in the loss; <b>none</b>: plain cross-entropy.")
         explain.setWordWrap(True)
-        left_layout.addWidget(explain)
-        left_layout.addLayout(tool_row(paper))
-        left_layout.addWidget(scroll, 1)
-        left.setMinimumWidth(300)
+        left = form_panel("Stage 2: re-balanced linear classifier", explain, (paper,), self.form, 300)
 
         self.controls = TaskControls(session, "Fit classifier")
         self.controls.start_clicked.connect(self.start)
         self.run_label = QLabel("Train an encoder first (Encoder page) or open a run (Runs page).")
         self.run_label.setWordWrap(True)
-        self.loss_plot = LiveCurves("Cross-entropy loss", "epoch", "loss",
-                                    [("step (running mean)", theme.MAJORITY), ("epoch", theme.MINORITY)])
+        self.loss_plot = loss_curves("Cross-entropy loss")
         self.acc_plot = LiveCurves("Accuracy per epoch (validation or test part)", "epoch", "accuracy (%)",
                                    ROLE_SERIES, y_range=(0, 100))
         self.class_bars = RoleBarChart("Per-class accuracy, latest epoch", "accuracy (%)", x_range=(0, 112))
-        self.next_button = QPushButton("Next: evaluate →")
-        self.next_button.setEnabled(False)
-        self.next_button.clicked.connect(lambda: self.go_to.emit("evaluate"))
-        curves = QSplitter(Qt.Orientation.Vertical)
-        curves.addWidget(self.loss_plot)
-        curves.addWidget(self.acc_plot)
+        self.next_button = next_page_button("Next: evaluate →", self.go_to, "evaluate")
+        curves = splitter(Qt.Orientation.Vertical, self.loss_plot, self.acc_plot)
         bars = QWidget()
         bars_layout = QVBoxLayout(bars)
         bars_layout.setContentsMargins(0, 0, 0, 0)
         bars_layout.addWidget(self.class_bars, 1)
         bars_layout.addWidget(QLabel(legend_html()))
-        plots = QSplitter(Qt.Orientation.Horizontal)
-        plots.addWidget(curves)
-        plots.addWidget(bars)
-        plots.setSizes([500, 380])
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.controls)
-        right_layout.addWidget(self.run_label)
-        right_layout.addWidget(plots, 1)
-        right_layout.addLayout(tool_row(self.next_button))
-
-        body = QSplitter(Qt.Orientation.Horizontal)
-        body.addWidget(left)
-        body.addWidget(right)
-        body.setStretchFactor(1, 1)
-        body.setSizes([360, 900])
-        layout = QVBoxLayout(self)
-        layout.addWidget(body)
+        plots = splitter(Qt.Orientation.Horizontal, curves, bars, sizes=(500, 380))
+        lay_out_training_page(self, left, self.controls, self.run_label, plots, self.next_button, (360, 900))
         session.run_changed.connect(self._run_changed)
         self._run_changed(session.run)
 
@@ -107,10 +87,8 @@ class ClassifierPage(QWidget):
         run = self.session.run
         if run is None:
             return
-        try:
-            config = self.form.value()
-        except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
-            self.session.error.emit("Invalid classifier settings", exc, "")
+        config = read_form(self.session, self.form, "classifier")
+        if config is None:
             return
         task = self.session.start_task(f"Stage 2 (classifier, {config.balance})",
                                        lambda token: fit_classifier(run, config, cancel=token))
@@ -127,7 +105,7 @@ class ClassifierPage(QWidget):
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, StepMetrics):
-            x = event.epoch - 1 + event.step / max(event.steps_per_epoch, 1)
+            x = step_position(event)
             self.loss_plot.add_point("step (running mean)", x, event.loss)
         elif isinstance(event, EpochMetrics):
             self.loss_plot.add_point("epoch", event.epoch, event.loss)

@@ -24,9 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QScrollArea,
     QSpinBox,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -45,6 +43,8 @@ from scl_desktop.core.events import CancelToken, Log
 from scl_desktop.core.imaging import read_rgb
 from scl_desktop.core.manifest import MAJORITY, MINORITY, DatasetManifest, ImageItem, RasterSettings, SplitManifest
 from scl_desktop.core.split import SplitConfig, build_split
+from scl_desktop.gui.layout import scrolled, splitter
+from scl_desktop.gui.pages.encoder_page import next_page_button
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.class_table import ClassTable
@@ -224,9 +224,7 @@ class DatasetPage(QWidget):
         self.split_note = QLabel("")
         self.split_note.setWordWrap(True)
         split_form.addRow(self.split_note)
-        self.to_encoder = QPushButton("Next: train the encoder →")
-        self.to_encoder.setEnabled(False)
-        self.to_encoder.clicked.connect(lambda: self.go_to.emit("encoder"))
+        self.to_encoder = next_page_button("Next: train the encoder →", self.go_to, "encoder")
         split_form.addRow(self.to_encoder)
 
         left = QWidget()
@@ -234,9 +232,7 @@ class DatasetPage(QWidget):
         left_layout.addWidget(import_box)
         left_layout.addWidget(split_box)
         left_layout.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidget(left)
-        left_scroll.setWidgetResizable(True)
+        left_scroll = scrolled(left)
         left_scroll.setMinimumWidth(320)
 
         # --- right: classes + chart, import report
@@ -248,10 +244,7 @@ class DatasetPage(QWidget):
         chart_layout.setContentsMargins(0, 0, 0, 0)
         chart_layout.addWidget(self.chart, 1)
         chart_layout.addWidget(self.chart_legend)
-        classes_split = QSplitter(Qt.Orientation.Horizontal)
-        classes_split.addWidget(self.class_table)
-        classes_split.addWidget(chart_box)
-        classes_split.setSizes([420, 400])
+        classes_split = splitter(Qt.Orientation.Horizontal, self.class_table, chart_box, sizes=(420, 400))
         self.report = QTreeWidget()
         self.report.setObjectName("importReport")
         self.report.setHeaderLabels(["What", "Why"])
@@ -260,11 +253,7 @@ class DatasetPage(QWidget):
         self.tabs.addTab(classes_split, "Classes")
         self.tabs.addTab(self.report, "Import report")
 
-        body = QSplitter(Qt.Orientation.Horizontal)
-        body.addWidget(left_scroll)
-        body.addWidget(self.tabs)
-        body.setStretchFactor(1, 1)
-        body.setSizes([470, 800])
+        body = splitter(Qt.Orientation.Horizontal, left_scroll, self.tabs, stretch=(0, 1), sizes=(470, 800))
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addWidget(self.source_label)

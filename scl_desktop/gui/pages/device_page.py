@@ -7,7 +7,7 @@ from typing import Any
 from PySide6.QtWidgets import QLabel, QPushButton, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from scl_desktop.core.devices import doctor_report
-from scl_desktop.gui.pages.encoder_page import tool_row
+from scl_desktop.gui.layout import tool_row
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 

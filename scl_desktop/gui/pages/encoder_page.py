@@ -5,10 +5,11 @@ Resume, progress with ETA and samples/s, live loss and learning-rate curves.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QScrollArea, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal, SignalInstance
+from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from scl_desktop.core import devices
 from scl_desktop.core.augment import PADDING_MODES, ROTATE_MODES
@@ -18,6 +19,7 @@ from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
 from scl_desktop.core.models import ARCHS
 from scl_desktop.core.train_encoder import train_encoder
 from scl_desktop.gui import theme
+from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.config_help import HELP, LABELS
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
@@ -49,12 +51,56 @@ def default_config(cls: type, settings: AppSettings) -> tuple[Any, str | None]:
     return cpu_defaults(config) if trains_on_cpu(settings.device) else (config, None)
 
 
-def tool_row(*buttons: QPushButton) -> QHBoxLayout:
-    row = QHBoxLayout()
-    for button in buttons:
-        row.addWidget(button)
-    row.addStretch(1)
-    return row
+def read_form(session: Session, form: ConfigForm, what: str) -> Any | None:
+    """The form's configuration, or ``None`` after telling the user why it is invalid."""
+    try:
+        return form.value()
+    except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
+        session.error.emit(f"Invalid {what} settings", exc, "")
+        return None
+
+
+def form_panel(title: str, note: QLabel, buttons: Sequence[QPushButton], form: ConfigForm, min_width: int) -> QWidget:
+    """A training page's left column: the stage's title, a note, preset buttons and the scrolling settings form."""
+    panel = QWidget()
+    layout = QVBoxLayout(panel)
+    layout.addWidget(QLabel(f"<b>{title}</b>"))
+    layout.addWidget(note)
+    layout.addLayout(tool_row(*buttons))
+    layout.addWidget(scrolled(form), 1)
+    panel.setMinimumWidth(min_width)
+    return panel
+
+
+def loss_curves(title: str) -> LiveCurves:
+    """Loss curves with a running-mean series per step (``step_position``) and one point per epoch."""
+    return LiveCurves(title, "epoch", "loss", [("step (running mean)", theme.MAJORITY), ("epoch", theme.MINORITY)])
+
+
+def step_position(event: StepMetrics) -> float:
+    """Where a step falls on an epoch axis: epoch 1 runs from 0 to 1."""
+    return event.epoch - 1 + event.step / max(event.steps_per_epoch, 1)
+
+
+def next_page_button(text: str, go_to: SignalInstance, page: str) -> QPushButton:
+    """A button, disabled until the page's work is done, that asks the window to show ``page``."""
+    button = QPushButton(text)
+    button.setEnabled(False)
+    button.clicked.connect(lambda: go_to.emit(page))
+    return button
+
+
+def lay_out_training_page(page: QWidget, left: QWidget, controls: QWidget, run_label: QLabel, plots: QWidget,
+                          next_button: QPushButton, sizes: Sequence[int]) -> None:
+    """``left`` beside a column of the task controls, the run, the plots and the next-page button."""
+    right = QWidget()
+    right_layout = QVBoxLayout(right)
+    right_layout.addWidget(controls)
+    right_layout.addWidget(run_label)
+    right_layout.addWidget(plots, 1)
+    right_layout.addLayout(tool_row(next_button))
+    layout = QVBoxLayout(page)
+    layout.addWidget(splitter(Qt.Orientation.Horizontal, left, right, stretch=(0, 1), sizes=sizes))
 
 
 class EncoderPage(QWidget):
@@ -79,16 +125,7 @@ class EncoderPage(QWidget):
         scaled = QPushButton("Defaults for this device")
         scaled.setToolTip("The paper's values, scaled down when training runs on the CPU.")
         scaled.clicked.connect(lambda: self.form.reset(default_config(EncoderConfig, self.settings)[0]))
-        scroll = QScrollArea()
-        scroll.setWidget(self.form)
-        scroll.setWidgetResizable(True)
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.addWidget(QLabel("<b>Stage 1: supervised contrastive encoder</b>"))
-        left_layout.addWidget(self.note)
-        left_layout.addLayout(tool_row(paper, scaled))
-        left_layout.addWidget(scroll, 1)
-        left.setMinimumWidth(320)
+        left = form_panel("Stage 1: supervised contrastive encoder", self.note, (paper, scaled), self.form, 320)
 
         self.controls = TaskControls(session, "Start training", resume=True)
         self.controls.start_clicked.connect(self.start)
@@ -97,30 +134,11 @@ class EncoderPage(QWidget):
         self.run_label.setObjectName("runLabel")
         self.run_label.setWordWrap(True)
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.loss_plot = LiveCurves("SupCon loss", "epoch", "loss",
-                                    [("step (running mean)", theme.MAJORITY), ("epoch", theme.MINORITY)])
+        self.loss_plot = loss_curves("SupCon loss")
         self.lr_plot = LiveCurves("Learning rate", "epoch", "lr", [("lr", theme.OVERALL)])
-        self.next_button = QPushButton("Next: fit the classifier →")
-        self.next_button.setEnabled(False)
-        self.next_button.clicked.connect(lambda: self.go_to.emit("classifier"))
-        plots = QSplitter(Qt.Orientation.Vertical)
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.lr_plot)
-        plots.setSizes([400, 220])
-        right = QWidget()
-        right_layout = QVBoxLayout(right)
-        right_layout.addWidget(self.controls)
-        right_layout.addWidget(self.run_label)
-        right_layout.addWidget(plots, 1)
-        right_layout.addLayout(tool_row(self.next_button))
-
-        body = QSplitter(Qt.Orientation.Horizontal)
-        body.addWidget(left)
-        body.addWidget(right)
-        body.setStretchFactor(1, 1)
-        body.setSizes([400, 800])
-        layout = QVBoxLayout(self)
-        layout.addWidget(body)
+        self.next_button = next_page_button("Next: fit the classifier →", self.go_to, "classifier")
+        plots = splitter(Qt.Orientation.Vertical, self.loss_plot, self.lr_plot, sizes=(400, 220))
+        lay_out_training_page(self, left, self.controls, self.run_label, plots, self.next_button, (400, 800))
 
         session.split_changed.connect(self._state_changed)
         session.run_changed.connect(self._state_changed)
@@ -143,10 +161,8 @@ class EncoderPage(QWidget):
         if split is None:
             self.session.error.emit("No split", "There is no split to train on.", "Build one on the Dataset page.")
             return
-        try:
-            config = self.form.value()
-        except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
-            self.session.error.emit("Invalid encoder settings", exc, "")
+        config = read_form(self.session, self.form, "encoder")
+        if config is None:
             return
         self._begin(lambda token: train_encoder(split, config, cancel=token), "Starting stage 1…", config.epochs)
 
@@ -177,7 +193,7 @@ class EncoderPage(QWidget):
     # -- events --------------------------------------------------------------------------
     def _on_event(self, event: object) -> None:
         if isinstance(event, StepMetrics) and event.stage == "encoder":
-            x = event.epoch - 1 + event.step / max(event.steps_per_epoch, 1)
+            x = step_position(event)
             self.loss_plot.add_point("step (running mean)", x, event.loss)
             self.lr_plot.add_point("lr", x, event.lr)
         elif isinstance(event, EpochMetrics) and event.stage == "encoder":

@@ -14,8 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
-    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -28,8 +26,9 @@ from scl_desktop.core.events import Log
 from scl_desktop.core.manifest import SplitManifest
 from scl_desktop.core.registry import Registry
 from scl_desktop.core.runs import Run
+from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.config_help import HELP, LABELS
-from scl_desktop.gui.pages.encoder_page import config_choices, default_config, tool_row
+from scl_desktop.gui.pages.encoder_page import config_choices, default_config, read_form
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
@@ -43,13 +42,10 @@ def _form_dialog(parent: QWidget, title: str, form: QWidget) -> QDialog:
     """A non-modal dialog holding ``form`` in a scroll area (the form keeps its values when closed)."""
     dialog = QDialog(parent)
     dialog.setWindowTitle(title)
-    scroll = QScrollArea()
-    scroll.setWidget(form)
-    scroll.setWidgetResizable(True)
     buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
     buttons.rejected.connect(dialog.hide)
     layout = QVBoxLayout(dialog)
-    layout.addWidget(scroll)
+    layout.addWidget(scrolled(form))
     layout.addWidget(buttons)
     dialog.resize(460, 620)
     return dialog
@@ -115,10 +111,7 @@ class EvaluatePage(QWidget):
         self.confusion_box = QGroupBox("Confusion matrix (selected result)")
         confusion_layout = QVBoxLayout(self.confusion_box)
         confusion_layout.addWidget(self.confusion)
-        lower = QSplitter(Qt.Orientation.Horizontal)
-        lower.addWidget(detail_tabs)
-        lower.addWidget(self.confusion_box)
-        lower.setSizes([480, 520])
+        lower = splitter(Qt.Orientation.Horizontal, detail_tabs, self.confusion_box, sizes=(480, 520))
 
         # baseline
         default, _ = default_config(BaselineConfig, settings)
@@ -154,10 +147,7 @@ class EvaluatePage(QWidget):
         upper_layout.setContentsMargins(0, 0, 0, 0)
         upper_layout.addWidget(results, 3)
         upper_layout.addWidget(baseline_box, 1)
-        body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(upper)
-        body.addWidget(lower)
-        body.setSizes([240, 520])
+        body = splitter(Qt.Orientation.Vertical, upper, lower, sizes=(240, 520))
         layout = QVBoxLayout(self)
         layout.addWidget(body, 1)
 
@@ -220,10 +210,8 @@ class EvaluatePage(QWidget):
         split = self.current_split()
         if split is None:
             return
-        try:
-            config = self.baseline_form.value()
-        except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
-            self.session.error.emit("Invalid baseline settings", exc, "")
+        config = read_form(self.session, self.baseline_form, "baseline")
+        if config is None:
             return
         task = self.session.start_task("Baseline", lambda token: train_baseline(split, config, cancel=token))
         if not self.baseline_controls.track(task, "Starting the baseline…"):

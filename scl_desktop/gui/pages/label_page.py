@@ -29,7 +29,6 @@ from PySide6.QtWidgets import (
     QPushButton,
     QScrollArea,
     QSpinBox,
-    QSplitter,
     QVBoxLayout,
     QWidget,
 )
@@ -42,7 +41,8 @@ from scl_desktop.core.labelling import LabelBatch, LabelConfig, LabelResult, bes
 from scl_desktop.core.registry import Registry
 from scl_desktop.core.runs import open_run
 from scl_desktop.core.tiling import TilingConfig
-from scl_desktop.gui.pages.encoder_page import DEVICE_CHOICES, tool_row
+from scl_desktop.gui.layout import scrolled, splitter, tool_row
+from scl_desktop.gui.pages.encoder_page import DEVICE_CHOICES
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.label_export import ExportPanel
@@ -203,9 +203,7 @@ class LabelPage(QWidget):
         for box in (inputs_box, model_box, tiling_box):
             left_layout.addWidget(box)
         left_layout.addStretch(1)
-        left_scroll = QScrollArea()
-        left_scroll.setWidget(left)
-        left_scroll.setWidgetResizable(True)
+        left_scroll = scrolled(left)
         left_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         left_scroll.setMinimumWidth(310)
         for combo in (self.run_combo, self.method_combo, self.mode, self.units, self.edge, self.device):
@@ -253,18 +251,8 @@ class LabelPage(QWidget):
         self.histogram.setObjectName("labelHistogram")
         self.histogram.setToolTip("Rows per predicted class, in the colours of the scene overlay and the "
                                   "classification GeoTIFF.")
-        listing = QSplitter(Qt.Orientation.Vertical)
-        listing.addWidget(table_box)
-        listing.addWidget(self.histogram)
-        listing.setStretchFactor(0, 3)
-        listing.setStretchFactor(1, 2)
-        listing.setSizes([330, 200])
-        results = QSplitter(Qt.Orientation.Horizontal)
-        results.addWidget(listing)
-        results.addWidget(self.scene_view)
-        results.setStretchFactor(0, 1)
-        results.setStretchFactor(1, 1)
-        results.setSizes([540, 420])
+        listing = splitter(Qt.Orientation.Vertical, table_box, self.histogram, stretch=(3, 2), sizes=(330, 200))
+        results = splitter(Qt.Orientation.Horizontal, listing, self.scene_view, stretch=(1, 1), sizes=(540, 420))
 
         self.exporter = ExportPanel(session, settings)
 
@@ -274,11 +262,7 @@ class LabelPage(QWidget):
         right_layout.addWidget(results, 1)
         right_layout.addWidget(self.exporter)
 
-        body = QSplitter(Qt.Orientation.Horizontal)
-        body.addWidget(left_scroll)
-        body.addWidget(right)
-        body.setStretchFactor(1, 1)
-        body.setSizes([340, 960])
+        body = splitter(Qt.Orientation.Horizontal, left_scroll, right, stretch=(0, 1), sizes=(340, 960))
         page = QScrollArea()  # a window narrower than the page needs scrolls instead of squeezing the table
         page.setObjectName("labelPageScroll")
         page.setFrameShape(QScrollArea.Shape.NoFrame)

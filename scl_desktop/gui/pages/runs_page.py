@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
-    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -24,7 +23,7 @@ from scl_desktop.core.errors import SclError
 from scl_desktop.core.registry import Registry
 from scl_desktop.core.runs import open_run
 from scl_desktop.gui import dialogs
-from scl_desktop.gui.pages.encoder_page import tool_row
+from scl_desktop.gui.layout import splitter, tool_row
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.plots import LiveCurves
@@ -78,9 +77,7 @@ class RunsPage(QWidget):
         self.acc_plot = LiveCurves("Accuracy per epoch (minority solid, overall dashed)", "epoch", "accuracy (%)",
                                    [], y_range=(0, 100))
         self.results = ResultsTable()
-        curves = QSplitter(Qt.Orientation.Horizontal)
-        curves.addWidget(self.loss_plot)
-        curves.addWidget(self.acc_plot)
+        curves = splitter(Qt.Orientation.Horizontal, self.loss_plot, self.acc_plot)
         detail = QWidget()
         detail_layout = QVBoxLayout(detail)
         detail_layout.addWidget(self.detail_label)
@@ -89,17 +86,12 @@ class RunsPage(QWidget):
         self.compare_results = ResultsTable()
         self.compare_results.setObjectName("compareTable")
         self.compare_per_class = PerClassTable()
-        compare = QSplitter(Qt.Orientation.Vertical)
-        compare.addWidget(self.compare_results)
-        compare.addWidget(self.compare_per_class)
+        compare = splitter(Qt.Orientation.Vertical, self.compare_results, self.compare_per_class)
         self.tabs = QTabWidget()
         self.tabs.addTab(detail, "Opened run")
         self.tabs.addTab(compare, "Comparison")
 
-        body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(self.table)
-        body.addWidget(self.tabs)
-        body.setSizes([260, 480])
+        body = splitter(Qt.Orientation.Vertical, self.table, self.tabs, sizes=(260, 480))
         layout = QVBoxLayout(self)
         layout.addLayout(tool_row(*buttons.values()))
         layout.addWidget(body, 1)
