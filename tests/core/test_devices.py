@@ -33,13 +33,20 @@ def test_bad_device_names(name):
         devices.resolve_device(name)
 
 
-def test_amp_policy_cpu_and_mps_off():
-    for dev in ("cpu", "mps"):
-        policy = devices.amp_policy(dev)
-        assert not policy.enabled and policy.dtype is None and not policy.use_scaler
+def test_amp_policy_mps_off():
+    policy = devices.amp_policy("mps")
+    assert not policy.enabled and policy.dtype is None and not policy.use_scaler
+
+
+@pytest.mark.parametrize("native_bf16", [False, True])
+def test_amp_policy_cpu_bf16_only_where_the_cpu_computes_it_natively(monkeypatch, native_bf16):
+    monkeypatch.setattr(devices, "_cpu_native_bf16", lambda: native_bf16)
     policy = devices.amp_policy("cpu")
+    assert policy.enabled is native_bf16 and not policy.use_scaler
+    assert policy.dtype == (torch.bfloat16 if native_bf16 else None)
     with policy.autocast(torch.device("cpu")):
-        assert torch.ones(2, 2).matmul(torch.ones(2, 2)).dtype == torch.float32
+        product = torch.ones(2, 2).matmul(torch.ones(2, 2))
+    assert product.dtype == (torch.bfloat16 if native_bf16 else torch.float32)
     assert not policy.scaler(torch.device("cpu")).is_enabled()
 
 
