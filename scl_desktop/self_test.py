@@ -216,9 +216,9 @@ def check_loaders(folder: Path) -> str:
     import numpy as np
     from PIL import Image
 
-    from scl_desktop.core import imaging
+    from scl_desktop.core.data import imaging
+    from scl_desktop.core.data.manifest import RasterSettings
     from scl_desktop.core.events import drive
-    from scl_desktop.core.manifest import RasterSettings
 
     files = []
     for i in range(8):
@@ -240,7 +240,9 @@ def check_loaders(folder: Path) -> str:
 def check_model(_folder: Path) -> str:
     import torch
 
-    from scl_desktop.core import augment, devices, losses, models
+    from scl_desktop.core import devices
+    from scl_desktop.core.model import augment, losses
+    from scl_desktop.core.model import networks as models
 
     device = devices.resolve_device("auto")
     gen = torch.Generator().manual_seed(0)
@@ -268,8 +270,9 @@ def check_geotiff(folder: Path) -> str:
     import rasterio
     from rasterio.transform import Affine
 
-    from scl_desktop.core import geo_export, imaging
-    from scl_desktop.core.manifest import RasterSettings
+    from scl_desktop.core.data import imaging
+    from scl_desktop.core.data.manifest import RasterSettings
+    from scl_desktop.core.labelling import export as geo_export
 
     path = folder / "utm33.tif"
     data = np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16) * 7

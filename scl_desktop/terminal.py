@@ -111,7 +111,7 @@ def printer_for(args: argparse.Namespace) -> tuple[EventPrinter, Callable[[str],
 
     Both stay silent with ``--quiet`` and, under torchrun, on every rank but 0.
     """
-    from scl_desktop.core.distributed import DistContext
+    from scl_desktop.core.training.distributed import DistContext
 
     quiet = args.quiet or not DistContext.from_env().is_main
     printer = EventPrinter(quiet=quiet)

@@ -64,13 +64,13 @@ def label_child(scene: Path, out: Path, tile: int, arch: str, batch_size: int) -
     """Label ``scene`` in this process and return the measurements (run in the child)."""
     import torch
 
+    from scl_desktop.core.data.manifest import RasterSettings
     from scl_desktop.core.events import drive
-    from scl_desktop.core.fit_classifier import Predictor
-    from scl_desktop.core.geo_export import export_outputs
-    from scl_desktop.core.labelling import LabelConfig, LabelModel, label_with_model
-    from scl_desktop.core.manifest import RasterSettings
-    from scl_desktop.core.models import LinearClassifier, build_encoder
-    from scl_desktop.core.tiling import TilingConfig
+    from scl_desktop.core.labelling.export import export_outputs
+    from scl_desktop.core.labelling.label import LabelConfig, LabelModel, label_with_model
+    from scl_desktop.core.labelling.tiling import TilingConfig
+    from scl_desktop.core.model.networks import LinearClassifier, build_encoder
+    from scl_desktop.core.training.classifier import Predictor
 
     torch.manual_seed(0)
     encoder, dim = build_encoder(arch)

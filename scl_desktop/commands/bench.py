@@ -54,8 +54,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
-    from scl_desktop.core.bench import BenchConfig, format_report, run_bench
     from scl_desktop.core.events import drive
+    from scl_desktop.core.workflows.bench import BenchConfig, format_report, run_bench
     from scl_desktop.terminal import EventPrinter, print_json
 
     config = BenchConfig(device=args.device, arch=args.arch, size=args.size, store_size=args.store_size,

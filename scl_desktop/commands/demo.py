@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from scl_desktop.core.pipeline import PipelineResult
+    from scl_desktop.core.workflows.pipeline import PipelineResult
 
 DESCRIPTION = """\
 Run the whole method once on the built-in demo data, to see what it does before using your own:
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """`scl demo`: drive ``pipeline.run_demo`` with a progress printer, then print the results."""
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.pipeline import run_demo
+    from scl_desktop.core.workflows.pipeline import run_demo
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     if args.epochs is not None and args.epochs < 1:

@@ -28,7 +28,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scl_desktop.core import demo_data
+    from scl_desktop.core.data import demo as demo_data
     from scl_desktop.terminal import EventPrinter
 
     start = time.perf_counter()

@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Import, save the manifest, build the cache, report."""
-    from scl_desktop.core.dataset_import import ImportConfig, default_manifest_path, import_dataset
+    from scl_desktop.core.data.importer import ImportConfig, default_manifest_path, import_dataset
     from scl_desktop.core.events import drive
 
     printer = EventPrinter()
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _cache(manifest: Any, printer: EventPrinter, time_read: bool) -> dict[str, Any]:
     """Open or build the decoded store and time it; with ``time_read`` also one full pass over it."""
-    from scl_desktop.core.cache import build_store, open_store
+    from scl_desktop.core.data.cache import build_store, open_store
     from scl_desktop.core.events import drive
 
     started = time.perf_counter()

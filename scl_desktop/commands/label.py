@@ -81,11 +81,11 @@ def register(subparsers: Any) -> None:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from scl_desktop.core import geo_export
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.labelling import LabelConfig, label_inputs
-    from scl_desktop.core.tiling import TilingConfig
+    from scl_desktop.core.labelling import export as geo_export
+    from scl_desktop.core.labelling.label import LabelConfig, label_inputs
+    from scl_desktop.core.labelling.tiling import TilingConfig
     from scl_desktop.terminal import EventPrinter, ctrl_c_cancels, print_json
 
     if not (args.out or args.geojson or args.raster):
@@ -135,7 +135,7 @@ def _requested(args: argparse.Namespace) -> list[str]:
 
 def run_export(args: argparse.Namespace) -> int:
     from scl_desktop.core.events import drive
-    from scl_desktop.core.onnx_export import export_run
+    from scl_desktop.core.workflows.onnx_export import export_run
     from scl_desktop.terminal import EventPrinter, print_json
 
     result = drive(export_run(args.run, args.onnx, args.method, args.check), EventPrinter())

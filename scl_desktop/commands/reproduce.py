@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from scl_desktop.core.atomic import read_json
     from scl_desktop.core.errors import Cancelled
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.reproduce import ReproduceConfig, reproduce
+    from scl_desktop.core.workflows.reproduce import ReproduceConfig, reproduce
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     config = ReproduceConfig(

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
 from scl_desktop.core.metrics import Evaluation
-from scl_desktop.core.registry import Registry
+from scl_desktop.core.runs.index import Registry
 from scl_desktop.terminal import EventPrinter, print_json
 
 if TYPE_CHECKING:
-    from scl_desktop.core.runs import Run
+    from scl_desktop.core.runs.folder import Run
 
 RUN_HELP = "a run id (or a unique part of it), a run name, or the run's folder"
 
@@ -128,7 +128,7 @@ def _dataset_name(source: str | None) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs import open_run
+    from scl_desktop.core.runs.folder import open_run
 
     run = open_run(args.run)
     env = _safe(lambda: run.environment, {})
@@ -192,7 +192,7 @@ def _safe(get: Callable[[], Any], default: Any) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs import open_run
+    from scl_desktop.core.runs.folder import open_run
 
     runs = [open_run(r) for r in args.runs]
     rows = [row for run in runs for row in run.result_rows()]
@@ -224,7 +224,7 @@ def _test_set_notes(runs: Sequence[Run]) -> list[str]:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs import delete_run, open_run
+    from scl_desktop.core.runs.folder import delete_run, open_run
 
     runs = [open_run(r) for r in args.runs]
     if not args.yes:
@@ -243,7 +243,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs import open_run
+    from scl_desktop.core.runs.folder import open_run
 
     runs = [open_run(r) for r in args.runs]
     if args.recompute:
@@ -266,7 +266,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _recompute(run: Run, methods: Sequence[str], quiet: bool) -> None:
     """Re-evaluate ``methods`` of ``run`` from its checkpoints via ``fit_classifier.evaluate_run``."""
     try:
-        from scl_desktop.core import fit_classifier
+        from scl_desktop.core.training import classifier as fit_classifier
     except ImportError as exc:
         raise ConfigError("Re-evaluating from checkpoints is not available in this installation.",
                           "Run `scl evaluate RUN` without --recompute to see the stored results.") from exc

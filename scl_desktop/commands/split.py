@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from scl_desktop.core.data.manifest import DatasetManifest
 from scl_desktop.core.errors import ConfigError, DatasetError
-from scl_desktop.core.manifest import DatasetManifest
 
 DESCRIPTION = """\
 Split an imported dataset into training, validation and test images and mark each class as a
@@ -70,7 +70,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scl_desktop.core import split as split_mod
+    from scl_desktop.core.data import split as split_mod
 
     dataset, beside = _load_dataset(Path(args.manifest))
     protocol = args.protocol or (
@@ -152,9 +152,9 @@ def _load_dataset(source: Path) -> tuple[DatasetManifest, Path]:
 
 def _import_folder(folder: Path) -> tuple[DatasetManifest, Path]:
     try:
-        dataset_import = importlib.import_module("scl_desktop.core.dataset_import")
+        dataset_import = importlib.import_module("scl_desktop.core.data.importer")
     except ModuleNotFoundError as exc:  # the folder importer is optional for this command
-        if exc.name != "scl_desktop.core.dataset_import":
+        if exc.name != "scl_desktop.core.data.importer":
             raise
         raise DatasetError(f"{folder} is a folder, and this installation cannot import folders here.",
                            "Run `scl import FOLDER` first and pass the manifest it writes.") from exc

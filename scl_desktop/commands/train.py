@@ -148,7 +148,7 @@ def _given(args: argparse.Namespace, config_cls: type) -> dict[str, Any]:
     values = {k: v for k, v in vars(args).items() if k in names and k not in _NOT_CONFIG and v is not None}
     augment = _augment_changes(args)
     if augment:
-        from scl_desktop.core.augment import AugmentConfig
+        from scl_desktop.core.model.augment import AugmentConfig
 
         values["augment"] = AugmentConfig(**augment)
     return values
@@ -167,7 +167,7 @@ def _augment_changes(args: argparse.Namespace) -> dict[str, Any]:
 def _build_config(config_cls: type, args: argparse.Namespace, out: Any) -> Any:
     """The configuration from the options; CPU-scaled (with a note on stderr) when training on the CPU."""
     from scl_desktop.core import devices
-    from scl_desktop.core.config import cpu_defaults
+    from scl_desktop.core.training.config import cpu_defaults
 
     given = _given(args, config_cls)
     config = config_cls(**given)
@@ -179,8 +179,8 @@ def _build_config(config_cls: type, args: argparse.Namespace, out: Any) -> Any:
 
 
 def _load_split(path: str | None) -> Any:
+    from scl_desktop.core.data.manifest import SplitManifest
     from scl_desktop.core.errors import ConfigError
-    from scl_desktop.core.manifest import SplitManifest
 
     if not path:
         raise ConfigError("No split was given.", "Pass the split JSON written by `scl split`, or --resume RUN.")
@@ -191,7 +191,7 @@ def _train_or_resume(args: argparse.Namespace, train: Any, config_cls: type) -> 
     """Drive ``train`` (``train_encoder`` or ``train_baseline``) on a new run of SPLIT with the options'
     configuration, or continue the --resume run; the first Ctrl-C stops it cleanly. Returns what it returns."""
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.runs import open_run
+    from scl_desktop.core.runs.folder import open_run
     from scl_desktop.terminal import ctrl_c_cancels, printer_for
 
     printer, out = printer_for(args)
@@ -209,9 +209,9 @@ def _train_or_resume(args: argparse.Namespace, train: Any, config_cls: type) -> 
 
 def run_train(args: argparse.Namespace) -> int:
     """`scl train`: stage 1."""
-    from scl_desktop.core.config import EncoderConfig
-    from scl_desktop.core.distributed import DistContext
-    from scl_desktop.core.train_encoder import train_encoder
+    from scl_desktop.core.training.config import EncoderConfig
+    from scl_desktop.core.training.distributed import DistContext
+    from scl_desktop.core.training.encoder import train_encoder
     from scl_desktop.terminal import print_json
 
     run = _train_or_resume(args, train_encoder, EncoderConfig)
@@ -226,10 +226,10 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_fit(args: argparse.Namespace) -> int:
     """`scl fit`: stage 2 with one or all balance strategies."""
-    from scl_desktop.core.config import ClassifierConfig
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.fit_classifier import SCL_METHODS, fit_classifier
-    from scl_desktop.core.runs import open_run
+    from scl_desktop.core.runs.folder import open_run
+    from scl_desktop.core.training.classifier import SCL_METHODS, fit_classifier
+    from scl_desktop.core.training.config import ClassifierConfig
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     printer, out = printer_for(args)
@@ -249,8 +249,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 def run_baseline(args: argparse.Namespace) -> int:
     """`scl baseline`: Plain / Plain-CB / Plain-CSCE."""
-    from scl_desktop.core.baseline import train_baseline
-    from scl_desktop.core.config import BaselineConfig
+    from scl_desktop.core.training.baseline import train_baseline
+    from scl_desktop.core.training.config import BaselineConfig
     from scl_desktop.terminal import print_json
 
     run, _evaluation = _train_or_resume(args, train_baseline, BaselineConfig)

@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from scl_desktop.core.atomic import read_json, write_json, write_text
+from scl_desktop.core.data.manifest import MAJORITY, MINORITY
 from scl_desktop.core.errors import CheckpointError, ConfigError, DatasetError, SclError
-from scl_desktop.core.manifest import MAJORITY, MINORITY
 
 EVALUATION_FILE = "evaluation.json"
 PER_CLASS_FILE = "per_class.csv"

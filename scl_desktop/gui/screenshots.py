@@ -69,7 +69,7 @@ def run_demo(app: Any, window: Any, epochs: int) -> None:
 
 def label_demo_scene(app: Any, window: Any) -> None:
     """Label the built-in demo GeoTIFF scene with the demo run on the Label page."""
-    from scl_desktop.core.demo_data import ensure_demo_scene
+    from scl_desktop.core.data.demo import ensure_demo_scene
 
     label = window.pages["label"]
     window.show_page("label")

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from scl_desktop.core.manifest import DatasetManifest, SplitManifest
+from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
 from scl_desktop.gui.worker import StepFactory, Task
 
 

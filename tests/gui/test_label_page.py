@@ -14,10 +14,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog
 
 from scl_desktop.core.events import drive
-from scl_desktop.core.labelling import LabelBatch
+from scl_desktop.core.labelling.label import LabelBatch
 from scl_desktop.gui.widgets.label_table import COLUMNS
-from tests.core.test_fit_classifier import tiny_classifier_config
-from tests.core.test_train_encoder import tiny_encoder_config, tiny_split
+from tests.core.training.test_classifier import tiny_classifier_config
+from tests.core.training.test_encoder import tiny_encoder_config, tiny_split
 from tests.gui.conftest import drop_paths, error_dialogs, no_errors, wait_idle
 
 SCENE_TILE = 128  # the 1024 px demo scene in 8 x 8 windows
@@ -26,8 +26,8 @@ SCENE_TILE = 128  # the 1024 px demo scene in 8 x 8 windows
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, Path]:
     """A tiny real run (stage 1 + SCL-CB classifier, 4 classes of 24 px images) and its image folder."""
-    from scl_desktop.core.fit_classifier import fit_classifier
-    from scl_desktop.core.train_encoder import train_encoder
+    from scl_desktop.core.training.classifier import fit_classifier
+    from scl_desktop.core.training.encoder import train_encoder
 
     root = tmp_path_factory.mktemp("label-page")
     threads = torch.get_num_threads()
@@ -62,7 +62,7 @@ def run_labelling(qtbot, window, page) -> object:  # noqa: ANN001
 
 
 def test_demo_scene_dropped_labelled_reviewed_and_exported(qtbot, window, page, tmp_path: Path) -> None:  # noqa: ANN001
-    from scl_desktop.core.demo_data import ensure_demo_scene
+    from scl_desktop.core.data.demo import ensure_demo_scene
 
     scene = ensure_demo_scene()
     drop_paths(window, [scene])  # on the Label page a drop adds inputs to label, it does not import a dataset
@@ -162,7 +162,7 @@ def test_folder_of_images_and_outputs_that_cannot_be_made(qtbot, window, page, t
 
 
 def test_cancel_keeps_the_rows_so_far(qtbot, window, page) -> None:  # noqa: ANN001
-    from scl_desktop.core.demo_data import ensure_demo_scene
+    from scl_desktop.core.data.demo import ensure_demo_scene
 
     page.add_inputs([ensure_demo_scene()])
     page.tile.setValue(64)  # 256 windows
@@ -205,7 +205,7 @@ def test_the_table_stays_fast_with_many_rows(qtbot) -> None:  # noqa: ANN001
 
     import numpy as np
 
-    from scl_desktop.core.labelling import LabelRow
+    from scl_desktop.core.labelling.label import LabelRow
     from scl_desktop.gui.widgets.label_table import LabelFilterProxy, LabelTableModel, LabelTableView
 
     classes = tuple(f"class{i}" for i in range(10))

@@ -42,7 +42,7 @@ def train_stage2(qtbot, win, epochs: int = 2, balance: str = "cb") -> None:  # n
 
 
 def test_demo_drop_two_stages_baseline_and_evaluation(qtbot, window) -> None:  # noqa: ANN001
-    from scl_desktop.core.demo_data import ensure_demo_dataset
+    from scl_desktop.core.data.demo import ensure_demo_dataset
 
     demo = ensure_demo_dataset()
     window.pages["dataset"].size_spin.setValue(32)
@@ -89,7 +89,7 @@ def test_demo_drop_two_stages_baseline_and_evaluation(qtbot, window) -> None:  #
 
 def test_cancel_keeps_checkpoint_then_resume_finishes(qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
     from scl_desktop.core.events import EpochMetrics
-    from scl_desktop.core.train_encoder import checkpoint_path
+    from scl_desktop.core.training.encoder import checkpoint_path
 
     import_tiny(qtbot, window, tiny_dataset)
     tiny_encoder(window, epochs=40, batch=8)

@@ -18,7 +18,7 @@ from tests.gui.conftest import drop_paths, import_tiny, no_errors, tiny_encoder,
 
 def test_close_during_training_asks_then_cancels_and_keeps_checkpoint(qtbot, tiny_dataset: Path,
                                                                        monkeypatch) -> None:  # noqa: ANN001
-    from scl_desktop.core.train_encoder import checkpoint_path
+    from scl_desktop.core.training.encoder import checkpoint_path
     from scl_desktop.gui import dialogs
     from scl_desktop.gui.app import create_main_window
 
@@ -196,7 +196,7 @@ def test_settings_dialog_reports_an_unusable_folder(qtbot, window, tmp_path: Pat
 
 
 def test_demo_data_opens_at_its_own_image_size(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
-    from scl_desktop.core.demo_data import PATCH_SIZE
+    from scl_desktop.core.data.demo import PATCH_SIZE
     from scl_desktop.core.errors import Cancelled
     from scl_desktop.gui.pages import dataset_page
 
@@ -226,8 +226,8 @@ def test_entry_point_version(capsys) -> None:  # noqa: ANN001
 
 
 def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
-    from scl_desktop.core.config import BaselineConfig, ClassifierConfig, EncoderConfig
     from scl_desktop.core.errors import ConfigError
+    from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig
     from scl_desktop.gui.pages.config_help import HELP
     from scl_desktop.gui.pages.encoder_page import config_choices
     from scl_desktop.gui.widgets.config_form import ConfigForm

@@ -9,9 +9,9 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-from scl_desktop.core.config import ClassifierConfig
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
-from scl_desktop.core.fit_classifier import fit_classifier
+from scl_desktop.core.training.classifier import fit_classifier
+from scl_desktop.core.training.config import ClassifierConfig
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import splitter
 from scl_desktop.gui.pages.config_help import HELP, LABELS

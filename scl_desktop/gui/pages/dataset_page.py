@@ -36,13 +36,13 @@ from PySide6.QtWidgets import (
 
 from scl_desktop.core import paths
 from scl_desktop.core.atomic import write_text
-from scl_desktop.core.dataset_import import ImportConfig, import_dataset
-from scl_desktop.core.demo_data import PATCH_SIZE, demo_split_config, generate_demo_dataset
+from scl_desktop.core.data.demo import PATCH_SIZE, demo_split_config, generate_demo_dataset
+from scl_desktop.core.data.imaging import read_rgb
+from scl_desktop.core.data.importer import ImportConfig, import_dataset
+from scl_desktop.core.data.manifest import MAJORITY, MINORITY, DatasetManifest, ImageItem, RasterSettings, SplitManifest
+from scl_desktop.core.data.split import SplitConfig, build_split
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Log
-from scl_desktop.core.imaging import read_rgb
-from scl_desktop.core.manifest import MAJORITY, MINORITY, DatasetManifest, ImageItem, RasterSettings, SplitManifest
-from scl_desktop.core.split import SplitConfig, build_split
 from scl_desktop.gui.layout import scrolled, splitter
 from scl_desktop.gui.pages.encoder_page import next_page_button
 from scl_desktop.gui.session import Session

@@ -12,12 +12,12 @@ from PySide6.QtCore import Qt, Signal, SignalInstance
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from scl_desktop.core import devices
-from scl_desktop.core.augment import PADDING_MODES, ROTATE_MODES
-from scl_desktop.core.config import BALANCES, SAMPLERS, EncoderConfig, cpu_defaults
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
-from scl_desktop.core.models import ARCHS
-from scl_desktop.core.train_encoder import train_encoder
+from scl_desktop.core.model.augment import PADDING_MODES, ROTATE_MODES
+from scl_desktop.core.model.networks import ARCHS
+from scl_desktop.core.training.config import BALANCES, SAMPLERS, EncoderConfig, cpu_defaults
+from scl_desktop.core.training.encoder import train_encoder
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.config_help import HELP, LABELS

@@ -19,13 +19,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scl_desktop.core.baseline import train_baseline
-from scl_desktop.core.config import BaselineConfig
+from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import Log
-from scl_desktop.core.manifest import SplitManifest
-from scl_desktop.core.registry import Registry
-from scl_desktop.core.runs import Run
+from scl_desktop.core.runs.folder import Run
+from scl_desktop.core.runs.index import Registry
+from scl_desktop.core.training.baseline import train_baseline
+from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.config_help import HELP, LABELS
 from scl_desktop.gui.pages.encoder_page import config_choices, default_config, read_form

@@ -33,14 +33,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scl_desktop.core.demo_data import ensure_demo_scene
+from scl_desktop.core.data.demo import ensure_demo_scene
+from scl_desktop.core.data.imaging import SUPPORTED_EXTENSIONS
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Log, Progress
-from scl_desktop.core.imaging import SUPPORTED_EXTENSIONS
-from scl_desktop.core.labelling import LabelBatch, LabelConfig, LabelResult, best_method, label_inputs, training_tile
-from scl_desktop.core.registry import Registry
-from scl_desktop.core.runs import open_run
-from scl_desktop.core.tiling import TilingConfig
+from scl_desktop.core.labelling.label import (
+    LabelBatch,
+    LabelConfig,
+    LabelResult,
+    best_method,
+    label_inputs,
+    training_tile,
+)
+from scl_desktop.core.labelling.tiling import TilingConfig
+from scl_desktop.core.runs.folder import open_run
+from scl_desktop.core.runs.index import Registry
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.encoder_page import DEVICE_CHOICES
 from scl_desktop.gui.session import Session

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from scl_desktop.core.errors import SclError
-from scl_desktop.core.registry import Registry
-from scl_desktop.core.runs import open_run
+from scl_desktop.core.runs.folder import open_run
+from scl_desktop.core.runs.index import Registry
 from scl_desktop.gui import dialogs
 from scl_desktop.gui.layout import splitter, tool_row
 from scl_desktop.gui.session import Session

@@ -8,7 +8,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QBrush, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from scl_desktop.core.manifest import DatasetManifest, SplitManifest
+from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
 from scl_desktop.gui import theme
 
 COLUMNS = ("Class", "Images", "Role", "Train", "Val", "Test")

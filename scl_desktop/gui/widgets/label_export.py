@@ -16,8 +16,8 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from scl_desktop.core import geo_export
 from scl_desktop.core.events import CancelToken, Log
+from scl_desktop.core.labelling import export as geo_export
 from scl_desktop.gui import dialogs
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings

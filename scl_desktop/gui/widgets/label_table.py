@@ -27,7 +27,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView
 
-from scl_desktop.core.geo_export import class_colours
+from scl_desktop.core.labelling.export import class_colours
 from scl_desktop.gui.widgets.images import to_pixmap
 
 COLUMNS = ("Image", "Predicted", "Confidence", "Runner-up", "Window", "Centroid (lon, lat)")

@@ -15,7 +15,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
-from scl_desktop.core.geo_export import NODATA_CLASS, class_colours
+from scl_desktop.core.labelling.export import NODATA_CLASS, class_colours
 from scl_desktop.gui.widgets import plots  # noqa: F401 - pyqtgraph's shared look (white background)
 
 DEFAULT_OPACITY = 55

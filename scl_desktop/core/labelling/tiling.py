@@ -1,0 +1,422 @@
+"""What gets labelled: input discovery, the window grid over large scenes, and window reads.
+
+Inputs are image files, folders of them (searched recursively) and GeoTIFF scenes. Each input
+becomes a :class:`LabelInput`: either labelled **whole** (resized to the model's working size,
+exactly as the training images were) or cut into a **grid of windows** (:class:`SceneGrid`).
+
+Grid rules (see :class:`TilingConfig`):
+
+* Window size and stride are given in pixels (``tile``, ``stride``) or in metres of the scene's
+  projected CRS (``tile_m``, ``stride_m``; converted per scene with its pixel size). Without
+  either, windows are as large as the median training image, so they cover about the ground
+  the model was trained on when the imagery has the training resolution.
+* ``mode="auto"`` cuts an input into windows only when at least two windows fit along one side
+  (width or height >= 2 x tile); smaller images are labelled whole.
+* **Edge windows** (``edge``): with ``"shift"`` (default) the last window of a row or column is
+  moved back so that it ends at the scene edge: every window is full size and read entirely
+  from the scene, and it overlaps its neighbour. With ``"pad"`` the last window stays on the
+  regular grid and the part beyond the scene is padded (nodata, zeros to the model); padding
+  counts as nodata for ``min_valid``. A scene no larger than one tile along a side is covered
+  by one window spanning that side (with ``"pad"``: padded to the tile).
+* Windows whose share of valid (not nodata / not masked) pixels is below ``min_valid`` are
+  skipped and counted.
+
+Scenes are read window by window with rasterio (imported lazily, so the engine imports without
+it), so memory stays bounded whatever the scene size.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import warnings
+from collections.abc import Generator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scl_desktop.core.data.imaging import SUPPORTED_EXTENSIONS, select_bands
+from scl_desktop.core.data.manifest import SkippedFile
+from scl_desktop.core.errors import ConfigError, ImageReadError
+from scl_desktop.core.events import CancelToken, Progress, RateMeter
+
+EDGE_MODES = ("shift", "pad")
+TILING_MODES = ("auto", "whole", "grid")
+
+
+@dataclass(frozen=True)
+class TilingConfig:
+    """How inputs are cut into windows.
+
+    ``tile`` / ``stride``: window size and step in pixels; ``tile_m`` / ``stride_m``: the same in
+    metres of the scene CRS (projected CRSs only). ``tile=None`` and ``tile_m=None``: the median
+    training image size. ``stride=None`` and ``stride_m=None``: equal to the window size (no
+    overlap). ``edge``: "shift" or "pad" (module docstring). ``min_valid``: windows with a
+    smaller share of valid pixels are skipped. ``mode``: "auto" (grid only when >= 2 windows fit
+    along a side), "whole" (never cut) or "grid" (always cut).
+    """
+
+    tile: int | None = None
+    stride: int | None = None
+    tile_m: float | None = None
+    stride_m: float | None = None
+    edge: str = "shift"
+    min_valid: float = 0.5
+    mode: str = "auto"
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` for inconsistent or out-of-range values."""
+        if self.tile is not None and self.tile_m is not None:
+            raise ConfigError("Both a tile size in pixels and one in metres were given.", "Give only one of them.")
+        if self.stride is not None and self.stride_m is not None:
+            raise ConfigError("Both a stride in pixels and one in metres were given.", "Give only one of them.")
+        for name in ("tile", "stride"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"The {name} must be a whole number of pixels >= 1, not {value!r}.",
+                                  f"Give e.g. --{name} 256.")
+        for name in ("tile_m", "stride_m"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"The {name.replace('_m', '')} in metres must be a positive number, not {value!r}.",
+                                  f"Give e.g. --{name.replace('_', '-')} 50.")
+        if self.edge not in EDGE_MODES:
+            raise ConfigError(f"Unknown edge handling {self.edge!r}.", f"Use one of {', '.join(EDGE_MODES)}.")
+        if self.mode not in TILING_MODES:
+            raise ConfigError(f"Unknown tiling mode {self.mode!r}.", f"Use one of {', '.join(TILING_MODES)}.")
+        if not 0.0 <= self.min_valid <= 1.0:
+            raise ConfigError(f"min_valid must be a fraction between 0 and 1, not {self.min_valid!r}.",
+                              "Give e.g. 0.5 to skip windows that are more than half nodata.")
+
+
+@dataclass(frozen=True)
+class GridWindow:
+    """One window of a scene grid: cell (``cell_row``, ``cell_col``) and its pixel extent.
+
+    ``x``, ``y``, ``width``, ``height`` are the full window in scene pixels; with ``edge="pad"``
+    it may reach beyond the scene (see :meth:`clipped`).
+    """
+
+    cell_row: int
+    cell_col: int
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class SceneGrid:
+    """The window grid of one scene: window size and step in pixels, edge handling.
+
+    The grid's cells form the classification raster: cell (r, c) holds the class of window
+    (r, c) and covers the stride x stride block centred on the window's regular (unshifted)
+    position, so cells tile the scene without gaps or overlaps (see :meth:`cell_transform`).
+    """
+
+    width: int
+    height: int
+    tile_w: int
+    tile_h: int
+    stride_x: int
+    stride_y: int
+    edge: str = "shift"
+
+    @staticmethod
+    def _count(size: int, tile: int, stride: int) -> int:
+        return 1 if size <= tile else math.ceil((size - tile) / stride) + 1
+
+    @property
+    def n_cols(self) -> int:
+        return self._count(self.width, self.tile_w, self.stride_x)
+
+    @property
+    def n_rows(self) -> int:
+        return self._count(self.height, self.tile_h, self.stride_y)
+
+    def __len__(self) -> int:
+        return self.n_cols * self.n_rows
+
+    def _axis(self, index: int, size: int, tile: int, stride: int) -> tuple[int, int]:
+        """Offset and length of window ``index`` along one axis."""
+        if size <= tile:
+            return 0, (tile if self.edge == "pad" else size)
+        offset = index * stride
+        if offset + tile > size and self.edge == "shift":
+            offset = size - tile
+        return offset, tile
+
+    def window(self, cell_row: int, cell_col: int) -> GridWindow:
+        """The window of cell (``cell_row``, ``cell_col``)."""
+        x, w = self._axis(cell_col, self.width, self.tile_w, self.stride_x)
+        y, h = self._axis(cell_row, self.height, self.tile_h, self.stride_y)
+        return GridWindow(cell_row, cell_col, x, y, w, h)
+
+    def windows(self) -> Iterator[GridWindow]:
+        """All windows, row by row."""
+        for r in range(self.n_rows):
+            for c in range(self.n_cols):
+                yield self.window(r, c)
+
+    def cell_geometry(self) -> tuple[float, float, float, float]:
+        """(x origin, y origin, cell width, cell height) of the cell grid in scene pixels."""
+        def axis(size: int, tile: int, stride: int) -> tuple[float, float]:
+            if size <= tile:
+                return 0.0, float(size)
+            return (tile - stride) / 2.0, float(stride)
+
+        ox, cw = axis(self.width, self.tile_w, self.stride_x)
+        oy, ch = axis(self.height, self.tile_h, self.stride_y)
+        return ox, oy, cw, ch
+
+    def cell_transform(self, transform: Any) -> Any:
+        """The affine transform of the cell grid (the classification raster) given the scene's."""
+        from affine import Affine
+
+        ox, oy, cw, ch = self.cell_geometry()
+        return Affine(*tuple(transform)[:6]) @ Affine.translation(ox, oy) @ Affine.scale(cw, ch)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"width": self.width, "height": self.height, "tile": [self.tile_w, self.tile_h],
+                "stride": [self.stride_x, self.stride_y], "edge": self.edge,
+                "cells": [self.n_rows, self.n_cols]}
+
+
+def clip_window(win: GridWindow, width: int, height: int) -> tuple[int, int, int, int]:
+    """(col_off, row_off, width, height) of the part of ``win`` inside a ``width`` x ``height`` scene."""
+    x0, y0 = max(win.x, 0), max(win.y, 0)
+    x1, y1 = min(win.x + win.width, width), min(win.y + win.height, height)
+    return x0, y0, max(x1 - x0, 0), max(y1 - y0, 0)
+
+
+@dataclass(frozen=True)
+class LabelInput:
+    """One input file: its raster facts and, when it is cut into windows, its grid.
+
+    ``crs`` is "EPSG:n" when the CRS has an EPSG code, else WKT; ``transform`` the affine
+    (a, b, c, d, e, f) from pixel to CRS coordinates. Both are ``None`` without georeference.
+    ``grid`` is ``None`` when the input is labelled whole.
+    """
+
+    path: Path
+    width: int
+    height: int
+    bands: int
+    dtype: str
+    crs: str | None = None
+    transform: tuple[float, float, float, float, float, float] | None = None
+    grid: SceneGrid | None = None
+
+    @property
+    def georeferenced(self) -> bool:
+        return self.crs is not None and self.transform is not None
+
+    @property
+    def units(self) -> int:
+        """Number of labelling units: windows of the grid, or 1 for a whole image."""
+        return len(self.grid) if self.grid is not None else 1
+
+
+@dataclass(frozen=True)
+class InputPlan:
+    """Every input that will be labelled, files that cannot be, and the number of units in all."""
+
+    inputs: tuple[LabelInput, ...]
+    skipped: tuple[SkippedFile, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(i.units for i in self.inputs)
+
+
+def find_input_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path], list[SkippedFile]]:
+    """Expand ``paths`` into image files: folders recursively (files whose ending import reads,
+    ``imaging.SUPPORTED_EXTENSIONS``; no hidden files or folders), files as given (any raster
+    format GDAL reads). Returns (files in a stable order without duplicates, paths not found)."""
+    files: list[Path] = []
+    missing: list[SkippedFile] = []
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            files.append(p)
+
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if not name.startswith(".") and Path(name).suffix.lower() in SUPPORTED_EXTENSIONS:
+                        add(Path(root) / name)
+        elif path.is_file():
+            add(path)
+        else:
+            missing.append(SkippedFile(str(path), "does not exist; check the path"))
+    return files, missing
+
+
+def open_raster(path: str | os.PathLike[str]) -> Any:
+    """Open ``path`` with rasterio (``ImageReadError`` with the reason when it cannot be read)."""
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            return rasterio.open(path)
+    except RasterioIOError as exc:
+        raise ImageReadError(f"{path} cannot be read as an image ({exc}).",
+                             "Check that it is an image or GeoTIFF and not damaged.") from exc
+
+
+def _crs_text(crs: Any) -> str | None:
+    if crs is None:
+        return None
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
+
+
+def _georeference(ds: Any) -> tuple[str | None, tuple[float, ...] | None]:
+    if ds.crs is None or ds.transform.is_identity:
+        return None, None
+    return _crs_text(ds.crs), tuple(ds.transform)[:6]
+
+
+def _metres_to_pixels(ds: Any, metres: float, what: str) -> tuple[int, int]:
+    """``metres`` as a whole number of pixels along x and y of ``ds``."""
+    if ds.crs is None or ds.transform.is_identity:
+        raise ConfigError(f"{ds.name} has no georeference, so a {what} in metres cannot be used.",
+                          f"Give the {what} in pixels instead.")
+    if ds.crs.is_geographic:
+        raise ConfigError(f"{ds.name} is in a geographic CRS (degrees), so a {what} in metres cannot be used.",
+                          f"Give the {what} in pixels, or reproject the scene to a projected CRS.")
+    _, unit_m = ds.crs.linear_units_factor
+    t = ds.transform
+    res_x, res_y = math.hypot(t.a, t.d) * unit_m, math.hypot(t.b, t.e) * unit_m
+    return max(1, round(metres / res_x)), max(1, round(metres / res_y))
+
+
+def scene_grid(ds: Any, config: TilingConfig, default_tile: int) -> SceneGrid:
+    """The window grid of the open dataset ``ds`` under ``config``."""
+    if config.tile_m is not None:
+        tile_w, tile_h = _metres_to_pixels(ds, config.tile_m, "tile size")
+    else:
+        tile_w = tile_h = config.tile or default_tile
+    if config.stride_m is not None:
+        stride_x, stride_y = _metres_to_pixels(ds, config.stride_m, "stride")
+    elif config.stride is not None:
+        stride_x = stride_y = config.stride
+    else:
+        stride_x, stride_y = tile_w, tile_h
+    return SceneGrid(ds.width, ds.height, tile_w, tile_h, stride_x, stride_y, config.edge)
+
+
+def describe_input(path: Path, config: TilingConfig, default_tile: int,
+                   bands: Sequence[int] | None = None) -> LabelInput:
+    """Open ``path``, read its raster facts and decide whether it is labelled whole or cut.
+
+    Raises ``ImageReadError`` for unreadable files and for files the band mapping ``bands``
+    does not fit, and ``ConfigError`` when the grid cannot be built (e.g. metres on an image
+    without georeference in ``mode="grid"``).
+    """
+    with open_raster(path) as ds:
+        mapped_bands(ds, bands)
+        crs, transform = _georeference(ds)
+        grid: SceneGrid | None = None
+        if config.mode != "whole":
+            metric = config.tile_m is not None or config.stride_m is not None
+            if metric and transform is None and config.mode == "auto":
+                grid = None  # no georeference: metres cannot apply, label it whole
+            else:
+                candidate = scene_grid(ds, config, default_tile)
+                fits_two = ds.width >= 2 * candidate.tile_w or ds.height >= 2 * candidate.tile_h
+                if config.mode == "grid" or fits_two:
+                    grid = candidate
+        return LabelInput(Path(path), ds.width, ds.height, ds.count, str(ds.dtypes[0]), crs, transform, grid)
+
+
+def plan_inputs(paths: Sequence[str | os.PathLike[str]], config: TilingConfig, default_tile: int,
+                cancel: CancelToken | None = None,
+                bands: Sequence[int] | None = None) -> Generator[Progress, None, InputPlan]:
+    """Find and describe every input (:func:`describe_input`); unreadable files and files the
+    band mapping ``bands`` does not fit are skipped with the reason, never fatal. Yields
+    ``Progress`` ("Reading inputs") while opening many files."""
+    config.validate()
+    files, skipped = find_input_files(paths)
+    inputs: list[LabelInput] = []
+    meter = RateMeter(total=len(files))
+    last = time.perf_counter()
+    for n, path in enumerate(files, 1):
+        try:
+            inputs.append(describe_input(path, config, default_tile, bands))
+        except (ImageReadError, ConfigError) as exc:
+            skipped.append(SkippedFile(str(path), str(exc)))
+        if time.perf_counter() - last > 0.2 or n == len(files):
+            last = time.perf_counter()
+            if cancel is not None:
+                cancel.raise_if_cancelled("Reading the inputs")
+            yield meter.progress("Reading inputs", n, unit="files")
+    return InputPlan(tuple(inputs), tuple(skipped))
+
+
+def has_mask(ds: Any) -> bool:
+    """True when some pixels of ``ds`` may be nodata (nodata value, alpha band or mask band)."""
+    from rasterio.enums import MaskFlags
+
+    return any(flags != [MaskFlags.all_valid] for flags in ds.mask_flag_enums)
+
+
+def data_bands(ds: Any) -> list[int]:
+    """1-based numbers of the bands of ``ds`` that hold data (alpha bands left out), as import counts them."""
+    from rasterio.enums import ColorInterp
+
+    return [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or list(range(1, ds.count + 1))
+
+
+def mapped_bands(ds: Any, bands: Sequence[int] | None) -> tuple[list[int], list[int]]:
+    """How to read R, G and B of ``ds`` under the band mapping ``bands`` (numbered among the data
+    bands, as import numbers them; ``None``: ``imaging.default_bands``): the band numbers to
+    read (each once) and, for R, G, B, the position of its band among them. Raises
+    ``ImageReadError`` with import's reason when the mapping names a band ``ds`` lacks."""
+    numbers = data_bands(ds)
+    positions = select_bands(np.arange(len(numbers)).reshape(-1, 1, 1), bands, ds.name).ravel()
+    rgb = [numbers[int(p)] for p in positions]
+    unique = sorted(set(rgb))
+    return unique, [unique.index(b) for b in rgb]
+
+
+def read_window(ds: Any, win: GridWindow, indexes: Sequence[int],
+                masked: bool) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """Read bands ``indexes`` (1-based) of window ``win`` from the open dataset ``ds``.
+
+    Returns (array C x H x W of the full window, valid mask H x W or ``None`` when every pixel
+    is valid, share of valid pixels). Invalid: nodata, masked, non-finite, and the parts of a
+    padded window outside the scene (zeros). ``masked``: whether ``ds`` has nodata at all
+    (:func:`has_mask`).
+    """
+    from rasterio.windows import Window
+
+    col, row, w, h = clip_window(win, ds.width, ds.height)
+    window = Window(col, row, w, h)
+    data = ds.read(list(indexes), window=window)
+    mask = ds.dataset_mask(window=window) > 0 if masked else None
+    if np.issubdtype(data.dtype, np.floating):
+        finite = np.isfinite(data).all(axis=0)
+        if not finite.all():
+            mask = finite if mask is None else mask & finite
+    full = (w, h) == (win.width, win.height)
+    if full:
+        valid = 1.0 if mask is None else float(mask.mean())
+        return data, mask, valid
+    out = np.zeros((data.shape[0], win.height, win.width), dtype=data.dtype)
+    out_mask = np.zeros((win.height, win.width), dtype=bool)
+    ox, oy = col - win.x, row - win.y
+    out[:, oy:oy + h, ox:ox + w] = data
+    out_mask[oy:oy + h, ox:ox + w] = True if mask is None else mask
+    return out, out_mask, float(out_mask.mean())

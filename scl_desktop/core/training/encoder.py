@@ -1,0 +1,198 @@
+"""Stage 1: train the encoder + projection head with the supervised contrastive loss.
+
+Data path: the split's dataset is decoded once into the uint8 store (``cache.build_store``);
+each step gathers a batch of images chosen by the sampler (instance or class-balanced), copies
+it to the device (pinned memory, non-blocking on CUDA), makes two augmented views with the
+batched on-device ``augment_batch`` and computes SupCon (CS-SCL weights when asked) on the
+projections. No per-image PIL work happens during training. The loop itself (schedule, AMP,
+events, checkpoints, resume, non-finite loss check) is ``training_loop.TrainLoop``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from scl_desktop.core import devices
+from scl_desktop.core.data.cache import DecodedStore, build_store
+from scl_desktop.core.data.manifest import SplitManifest
+from scl_desktop.core.errors import ConfigError, DatasetError
+from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.model.augment import augment_batch
+from scl_desktop.core.model.checkpoint import load_checkpoint
+from scl_desktop.core.model.losses import class_cost_weights
+from scl_desktop.core.model.networks import SupConModel
+from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
+from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.training.config import C, EncoderConfig, ImageModelSettings
+from scl_desktop.core.training.distributed import DistContext
+from scl_desktop.core.training.loop import (
+    TrainLoop,
+    configure_backends,
+    make_sgd,
+    maybe_compile,
+    prepare_model,
+    seed_everything,
+    set_threads,
+    to_device,
+)
+
+STAGE = "encoder"
+CHECKPOINT_FILE = "last.pt"
+NONFINITE_HINT = (
+    "Likely causes: a learning rate too high for this batch size (try a tenth of it with --lr), a very small "
+    "--temperature, images that are blank or hold invalid values (check the import report), or, on an older "
+    "GPU, fp16 overflow (try --no-amp)."
+)
+
+
+def checkpoint_path(run: runs.Run) -> Path:
+    """The run's resumable checkpoint (model, optimizer, schedule and RNG state)."""
+    return Path(run.checkpoint_dir) / CHECKPOINT_FILE
+
+
+def training_data(split: SplitManifest, config: ImageModelSettings,
+                  cancel: CancelToken | None) -> Generator[Event, None, tuple[DecodedStore, np.ndarray, np.ndarray]]:
+    """The decoded store of the split's dataset, the training item indices and their class indices."""
+    items = np.asarray(split.train, dtype=np.int64)
+    labels = np.asarray(split.labels("train"), dtype=np.int64)
+    if len(items) < 2 or len(np.unique(labels)) < 2:
+        raise DatasetError(
+            f"The split's training part has {len(items)} image(s) in {len(np.unique(labels))} class(es); "
+            "training needs images of at least two classes.",
+            "Build a split with training images in two or more classes (`scl split`).")
+    store = yield from build_store(split.dataset, config.store_size, cancel)
+    return store, items, labels
+
+
+def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, stage: str,
+                command: str) -> Generator[Event, None, tuple[C, SplitManifest, dict[str, Any]]]:
+    """The stored configuration, split and last checkpoint of ``run``, to resume ``stage`` with.
+
+    ``ConfigError`` without a run or when the run's checkpoint belongs to another trainer
+    (``command`` names the one that continues runs of ``stage``); options given now that differ
+    from the stored ones are ignored with a warning.
+    """
+    if run is None:
+        raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
+    state = load_checkpoint(checkpoint_path(run))
+    if state.get("stage") != stage:
+        raise ConfigError(f"Run {run.id} holds no {stage} checkpoint to resume (it is a {run.kind} run).",
+                          f"`{command} --resume` continues runs started with `{command}`; "
+                          "resume this one with the command that started it.")
+    stored = config_cls.from_json(run.config)
+    if config is not None and config != stored:
+        yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
+    return stored, run.split, state
+
+
+def setup_device(config: ImageModelSettings | Any, dist: DistContext) -> Generator[Event, None, tuple[
+        torch.device, devices.AmpPolicy]]:
+    """Threads, seeds, device (joined to the distributed job, if any) and mixed-precision policy."""
+    set_threads(config.num_threads)
+    seed_everything(config.seed)
+    choice = devices.choose_device(config.device)
+    device = dist.init(choice.device)
+    configure_backends(device)
+    policy = devices.amp_policy(device)
+    if not config.amp:
+        policy = devices.AmpPolicy(False, None, False, "switched off")
+    yield Log(f"Training on {device} ({choice.reason}); mixed precision: {policy.label}.")
+    return device, policy
+
+
+def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run: runs.Run | None = None,
+                  resume: bool = False, cancel: CancelToken | None = None,
+                  name: str | None = None) -> Generator[Event, None, runs.Run]:
+    """Stage 1 as a generator of events; returns the run holding the trained encoder.
+
+    A new run (kind "scl", optionally called ``name``) is created unless ``run`` is given. With
+    ``resume`` the run's stored configuration and split are used and training continues from its
+    last checkpoint exactly where it stopped (same schedule, sampler order and augmentation draws). When ``cancel`` is
+    set, training stops at the next step, saves a checkpoint and the run's status becomes
+    "cancelled". A non-finite loss or an out-of-memory error raises ``TrainingError`` (the
+    last good checkpoint stays on disk) and marks the run "failed".
+    """
+    dist = DistContext.from_env()
+    state: dict[str, Any] | None = None
+    if resume:
+        config, split, state = yield from load_resume(run, EncoderConfig, config, STAGE, "scl train")
+        assert run is not None
+        if int(state["epoch"]) >= config.epochs:
+            yield Log(f"Run {run.id} already finished its {config.epochs} epochs; nothing to resume.")
+            return run
+        yield Log(f"Resuming run {run.id} at epoch {int(state['epoch']) + 1}, step {int(state['step']) + 1}.")
+    if split is None or config is None:
+        raise ConfigError("Stage 1 needs a split and a configuration.", "Pass both, or resume an existing run.")
+
+    device, amp = yield from setup_device(config, dist)
+    with dist.local_main_first():  # the first process of each machine decodes the image cache once
+        store, items, labels = yield from training_data(split, config, cancel)
+    if run is None:
+        run = dist.broadcast(runs.create_run("scl", split, config.to_json(), config.seed, name=name, device=device)
+                             if dist.is_main else None)
+        yield Log(f"Run {run.id} in {run.path}.")
+
+    model = SupConModel(config.arch, config.proj_dim, config.weights_path)
+    net = maybe_compile(dist.wrap_model(prepare_model(model, device, config.channels_last), device), config.compile)
+    channels_last = config.channels_last and device.type == "cuda"
+    labels_t = torch.from_numpy(labels)
+    weights_t = class_cost_weights(np.bincount(labels, minlength=len(split.classes)))[labels_t] if config.cs_scl \
+        else None
+    sampler_cls = ClassBalancedSampler if config.sampler == "cb" else InstanceSampler
+    sampler = sampler_cls(labels, seed=config.seed, rank=dist.rank, world_size=dist.world_size)
+    augment_rng = torch.Generator(device=device)
+    augment_rng.manual_seed(config.seed + 1 + dist.rank)
+
+    def step(positions: torch.Tensor) -> torch.Tensor:
+        images = to_device(store.batch(items[positions.numpy()]), device)
+        batch = images.shape[0]
+        views = augment_batch(images.repeat(2, 1, 1, 1), config.image_size, config.augment,
+                              generator=augment_rng, channels_last=channels_last)
+        with amp.autocast(device):
+            projections = net(views)
+        features = torch.stack([projections[:batch], projections[batch:]], dim=1)
+        y = to_device(labels_t[positions], device)
+        w = None if weights_t is None else to_device(weights_t[positions], device)
+        return dist.supcon_loss(features, y, config.temperature, sample_weights=w)  # all ranks' views
+
+    loop = TrainLoop(
+        stage=STAGE, title="Stage 1", model=model, optimizer=make_sgd(
+            model.parameters(), config.lr, config.momentum, config.weight_decay, device),
+        amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
+        batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
+        generators={"augment": augment_rng}, checkpoint_path=checkpoint_path(run),
+        checkpoint_every=config.checkpoint_every, cancel=dist.agreed_cancel(cancel),  # all ranks stop at one step
+        nonfinite_hint=NONFINITE_HINT,
+        checkpoint_extra={"arch": config.arch, "proj_dim": config.proj_dim, "feature_dim": model.feature_dim,
+                          "classes": list(split.classes), "config": config.to_json()},
+        record=(lambda row: run.append_metrics(STAGE, row)) if dist.is_main else None,
+        write_checkpoints=dist.is_main,
+    )
+    if dist.is_main:
+        if state is not None:
+            run.truncate_metrics(STAGE, int(state["epoch"]))
+        run.set_status("running")
+    try:
+        result = yield from loop.run(state)
+    except Exception as exc:
+        if dist.is_main:
+            run.set_status("failed", str(exc))
+        raise
+    finally:
+        dist.shutdown()
+    if result.status == "cancelled":
+        if dist.is_main:
+            run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}")
+        yield Log(f"Stage 1 cancelled in epoch {result.epochs_done + 1}; checkpoint saved. "
+                  f"Continue with `scl train --resume {run.id}`.", "warning")
+    else:
+        if dist.is_main:
+            run.set_status("done")
+        yield Log(f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f}). "
+                  f"Next: `scl fit {run.id} --balance cb`.")
+    return run

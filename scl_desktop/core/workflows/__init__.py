@@ -1,0 +1,1 @@
+"""Steps built from the others: the demo pipeline, the paper's tables, benchmarks, ONNX export."""

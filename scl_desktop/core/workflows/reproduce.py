@@ -1,0 +1,620 @@
+"""`scl reproduce`: the paper's tables (Huang et al., ICASSP 2022) on a CI split of a real dataset.
+
+Runs the real engine (``train_baseline``, ``train_encoder``, ``fit_classifier``) over several
+seeds and minority sizes ``s`` and writes a Markdown report with mean +- standard deviation per
+cell, a JSON file with every raw result, and a state file that makes the whole thing resumable.
+
+What runs, per (seed, s); every seed draws its own split *and* initialises its own training:
+
+* Table 1: the Plain CE baseline, and one stage-1 encoder with the full aerial augmentation
+  policy, on which three classifiers are fitted: SCL-CE (no re-balancing), SCL-CB, SCL-CSCE.
+* Table 2 (augmentation ablation): stage-1 encoders with only RCR, RCR+RF, RCR+RF+RR; the last
+  row (+RF+RR+RCD, the full policy) *is* the Table-1 encoder. Each row is scored with one
+  classifier strategy, ``ablation_balance`` (default CB).
+* Table 3 (representation-stage ablation): the Table-1 encoder (plain SCL) beside CS-SCL
+  (cost-weighted SupCon) and CB sampling in stage 1, scored with the same classifier strategy.
+
+Work is shared wherever the tables share it: a (job, method) result is computed once and shown
+in every row that uses it. Finished cells are recorded in ``state.json`` in the output folder
+after each one; a re-run with the same folder skips them and resumes a stopped encoder or
+baseline from its last checkpoint.
+
+The paper reports AID and NWPU-RESISC45, not UC Merced (or the user's data), so there is no
+published number to put beside these cells; ``PAPER_FIGURES`` stays empty until someone enters
+figures checked against the paper, and the report says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scl_desktop.core import devices
+from scl_desktop.core.atomic import read_json, write_json, write_text
+from scl_desktop.core.data.importer import ImportConfig, import_dataset
+from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
+from scl_desktop.core.data.split import SplitConfig, build_split
+from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, DatasetError, TrainingError
+from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.metrics import Evaluation
+from scl_desktop.core.model.augment import AugmentConfig
+from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.training.baseline import train_baseline
+from scl_desktop.core.training.classifier import fit_classifier
+from scl_desktop.core.training.config import BALANCES, BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
+from scl_desktop.core.training.encoder import checkpoint_path, train_encoder
+
+STATE_FILE = "state.json"
+REPORT_FILE = "report.md"
+RESULTS_FILE = "results.json"
+DATASET_FILE = "dataset.json"
+STATE_FORMAT = 1
+TABLES = (1, 2, 3)
+METRICS = ("majority", "minority", "overall")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run per (seed, s): the Plain baseline or a stage-1 encoder variant."""
+
+    name: str
+    kind: str  # "baseline" or "encoder"
+    what: str
+    encoder_changes: dict[str, Any] = field(default_factory=dict)
+
+
+JOBS = {job.name: job for job in (
+    Job("plain", "baseline", "Plain CE baseline (end-to-end cross-entropy)"),
+    Job("scl", "encoder", "stage-1 encoder, full policy RCR+RF+RR+RCD"),
+    Job("aug-rcr", "encoder", "stage-1 encoder, RCR only",
+        {"augment": AugmentConfig(flip=False, rotate=False, color=False)}),
+    Job("aug-rcr-rf", "encoder", "stage-1 encoder, RCR+RF", {"augment": AugmentConfig(rotate=False, color=False)}),
+    Job("aug-rcr-rf-rr", "encoder", "stage-1 encoder, RCR+RF+RR", {"augment": AugmentConfig(color=False)}),
+    Job("cs-scl", "encoder", "stage-1 encoder with CS-SCL", {"cs_scl": True}),
+    Job("cb-stage1", "encoder", "stage-1 encoder with CB sampling", {"sampler": "cb"}),
+)}
+
+ABLATION = "ablation"  # placeholder for the classifier strategy of tables 2 and 3
+
+TABLE_ROWS: dict[int, tuple[tuple[str, str, str | None], ...]] = {
+    # (row label, job, classifier balance: None = the baseline's own result, ABLATION = ablation_balance)
+    1: (("Plain CE", "plain", None), ("SCL-CE", "scl", "none"), ("SCL-CB", "scl", "cb"),
+        ("SCL-CSCE", "scl", "csce")),
+    2: (("RCR", "aug-rcr", ABLATION), ("+RF", "aug-rcr-rf", ABLATION), ("+RF+RR", "aug-rcr-rf-rr", ABLATION),
+        ("+RF+RR+RCD", "scl", ABLATION)),
+    3: (("SCL (instance sampling, no cost weights)", "scl", ABLATION), ("CS-SCL", "cs-scl", ABLATION),
+        ("CB sampling in stage 1", "cb-stage1", ABLATION)),
+}
+TABLE_TITLES = {1: "Table 1: two-stage method vs. the Plain baseline",
+                2: "Table 2: augmentation ablation (stage 1)",
+                3: "Table 3: re-balancing in the representation stage"}
+
+SCL_METHOD = {"none": "SCL-CE", "cb": "SCL-CB", "csce": "SCL-CSCE"}
+PLAIN_METHOD = "Plain"
+
+PAPER_DATASETS = "AID and NWPU-RESISC45"
+PAPER_FIGURES: dict[tuple[int, str, int], dict[str, Any]] = {}
+"""Published figures keyed by (table, row label, s): {"dataset": ..., "majority"/"minority"/"overall": %}.
+
+Empty on purpose: the paper's numbers are for AID and NWPU-RESISC45 only and were not available
+to check when this was written. Enter a figure only after checking it against the paper.
+"""
+
+
+@dataclass(frozen=True)
+class ReproduceConfig:
+    """What to reproduce and how big. ``None`` settings take the engine's defaults for the device.
+
+    On a GPU those are the paper's (ResNet-50, 224 px, 500 epochs); on a CPU ``cpu_defaults``
+    scales them (ResNet-18, 64 px, 30 epochs, batch 64). ``majority`` None: two thirds of the
+    classes (14 of UC Merced's 21). ``command`` is quoted in the report.
+    """
+
+    source: str | os.PathLike[str]
+    out: str | os.PathLike[str]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    s_values: tuple[int, ...] = (10, 5)
+    tables: tuple[int, ...] = TABLES
+    majority: int | None = None
+    major_count: int = 50
+    test_per_class: int = 40
+    arch: str | None = None
+    image_size: int | None = None
+    store_size: int | None = None
+    epochs: int | None = None
+    classifier_epochs: int | None = None
+    weights_path: str | None = None
+    device: str = "auto"
+    ablation_balance: str = "cb"
+    command: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("seeds", "s_values", "tables"):
+            object.__setattr__(self, name, tuple(dict.fromkeys(int(v) for v in getattr(self, name))))
+        if not self.seeds or min(self.seeds) < 0:
+            raise ConfigError(f"seeds {list(self.seeds)} are not valid.", "Give whole numbers >= 0, e.g. --seeds 0,1,2.")
+        if not self.s_values or min(self.s_values) < 1:
+            raise ConfigError(f"s values {list(self.s_values)} are not valid.",
+                              "Give minority training sizes >= 1, e.g. --s 10,5.")
+        unknown = sorted(set(self.tables) - set(TABLES))
+        if not self.tables or unknown:
+            raise ConfigError(f"tables {list(self.tables)} are not valid.", "Give a selection of 1, 2, 3.")
+        if self.ablation_balance not in BALANCES:
+            raise ConfigError(f"Unknown classifier strategy {self.ablation_balance!r} for tables 2 and 3.",
+                              f"Use one of {', '.join(BALANCES)}.")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One number source: the result of ``method`` on ``job``'s run for one (s, seed)."""
+
+    s: int
+    seed: int
+    job: str
+    method: str
+
+    @property
+    def key(self) -> str:
+        return f"s{self.s}/seed{self.seed}/{self.job}/{self.method}"
+
+    @property
+    def job_key(self) -> str:
+        return f"s{self.s}/seed{self.seed}/{self.job}"
+
+
+@dataclass(frozen=True)
+class ReproduceResult:
+    """Where the report, raw results and state went; how many cells are finished."""
+
+    report: Path
+    results: Path
+    state: Path
+    cells_done: int
+    cells_total: int
+    skipped: int
+    failed: dict[str, str]
+
+
+def row_method(job: str, balance: str | None, config: ReproduceConfig) -> str:
+    """The stored method name a table row reads (``Plain`` or an SCL-* classifier)."""
+    if balance is None:
+        return PLAIN_METHOD
+    return SCL_METHOD[config.ablation_balance if balance == ABLATION else balance]
+
+
+def plan_cells(config: ReproduceConfig) -> list[Cell]:
+    """Every distinct cell the requested tables need, in the order they are computed.
+
+    Seeds are the outer loop so that an interrupted run already has every row for the first seeds.
+    """
+    order = list(JOBS)
+    cells: dict[str, Cell] = {}
+    for seed in config.seeds:
+        for s in config.s_values:
+            wanted = [(job, row_method(job, balance, config)) for t in config.tables
+                      for _, job, balance in TABLE_ROWS[t]]
+            for job, method in sorted(wanted, key=lambda jm: order.index(jm[0])):
+                cell = Cell(s, seed, job, method)
+                cells.setdefault(cell.key, cell)
+    return list(cells.values())
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+def _given(config: ReproduceConfig) -> dict[str, Any]:
+    names = ("arch", "image_size", "store_size", "epochs", "weights_path")
+    return {n: getattr(config, n) for n in names if getattr(config, n) is not None}
+
+
+def encoder_config(config: ReproduceConfig, job: str, seed: int, on_cpu: bool) -> EncoderConfig:
+    """The stage-1 configuration of an encoder job (CPU-scaled like `scl train` when ``on_cpu``)."""
+    given = _given(config)
+    encoder = EncoderConfig(device=config.device, seed=seed, **given, **JOBS[job].encoder_changes)
+    return cpu_defaults(encoder, explicit=given)[0] if on_cpu else encoder
+
+
+def baseline_config(config: ReproduceConfig, seed: int, on_cpu: bool) -> BaselineConfig:
+    """The Plain baseline's configuration: the encoder's arch, size and epochs; scored once, at the end."""
+    given = _given(config)
+    baseline = BaselineConfig(device=config.device, seed=seed, balance="none", **given)
+    if on_cpu:
+        baseline = cpu_defaults(baseline, explicit=given)[0]
+    return baseline.replace(eval_every=baseline.epochs)
+
+
+def classifier_config(config: ReproduceConfig, balance: str, seed: int) -> ClassifierConfig:
+    """Stage 2 on cached features with the paper's settings (epochs from ``classifier_epochs``)."""
+    extra = {} if config.classifier_epochs is None else {"epochs": config.classifier_epochs}
+    return ClassifierConfig(device=config.device, seed=seed, balance=balance, **extra)
+
+
+def split_config(config: ReproduceConfig, s: int, seed: int) -> SplitConfig:
+    """The CI split of one (s, seed): first ``majority`` classes keep ``major_count``, the rest ``s``."""
+    return SplitConfig(protocol="ci", majority=config.majority, major_count=config.major_count, s=s,
+                       test_per_class=config.test_per_class, seed=seed)
+
+
+def _without_seed(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k != "seed"}
+
+
+def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: bool) -> dict[str, Any]:
+    """Everything that must match for cells of two invocations to be mixed in one report."""
+    return {
+        "source": dataset.source,
+        "split": {"protocol": "ci", "majority": config.majority, "major_count": config.major_count,
+                  "test_per_class": config.test_per_class},
+        "encoder": _without_seed(encoder_config(config, "scl", 0, on_cpu).to_json()),
+        "baseline": _without_seed(baseline_config(config, 0, on_cpu).to_json()),
+        "classifier": _without_seed({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
+                                     if k != "balance"}),
+    }
+
+
+# --- dataset ----------------------------------------------------------------------------------
+
+def load_dataset(source: str | os.PathLike[str], out: Path,
+                 cancel: CancelToken | None = None) -> Generator[Event, None, DatasetManifest]:
+    """The dataset of ``source``: a folder (imported once, the manifest kept in ``out``), a dataset
+    manifest or a split manifest (its dataset).
+
+    A folder imported by an earlier invocation into the same ``out`` is not imported again, so a
+    resumed reproduction uses exactly the same images.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir():
+        kept = out / DATASET_FILE
+        if kept.is_file():
+            dataset = DatasetManifest.load(kept)
+            if dataset.source == os.path.abspath(path):
+                yield Log(f"Using the dataset imported earlier ({kept}).")
+                return dataset
+        dataset = yield from import_dataset(ImportConfig(source=path), cancel)
+        dataset.save(kept)
+        return dataset
+    if not path.is_file():
+        raise DatasetError(f"{path} does not exist.",
+                           "Pass a folder of class folders, a dataset manifest from `scl import` or a split JSON.")
+    data = read_json(path)
+    if isinstance(data, dict) and data.get("kind") == "scl-split":
+        data = data.get("dataset")
+    if not isinstance(data, dict) or data.get("kind") != "scl-dataset":
+        raise DatasetError(f"{path} is neither a dataset nor a split manifest.",
+                           "Pass a folder of class folders, or a JSON written by `scl import` or `scl split`.")
+    return DatasetManifest.from_json(data)
+
+
+# --- state ------------------------------------------------------------------------------------
+
+class State:
+    """``state.json``: the setting, the run of every job, every finished cell, failed jobs."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    @classmethod
+    def open(cls, out: Path, identity: dict[str, Any]) -> State:
+        """The state of ``out`` (new when absent); ``ConfigError`` if it was made with other settings."""
+        path = out / STATE_FILE
+        if path.is_file():
+            data = read_json(path)
+            if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+                raise ConfigError(f"{path} is not a reproduce state file.",
+                                  "Use an empty --out folder, or delete that file to start over.")
+            if data.get("identity") != _json_roundtrip(identity):
+                changed = sorted(k for k in identity if data.get("identity", {}).get(k) != _json_roundtrip(identity[k]))
+                raise ConfigError(
+                    f"{out} holds a reproduction with other settings (different: {', '.join(changed)}).",
+                    "Re-run with the settings of the first invocation (see its report.md), or use another --out.")
+            return cls(path, data)
+        return cls(path, {"format": STATE_FORMAT, "identity": identity, "jobs": {}, "cells": {}, "failed": {}})
+
+    @property
+    def cells(self) -> dict[str, dict[str, Any]]:
+        return self.data["cells"]
+
+    @property
+    def jobs(self) -> dict[str, dict[str, Any]]:
+        return self.data["jobs"]
+
+    @property
+    def failed(self) -> dict[str, str]:
+        return self.data["failed"]
+
+    def save(self) -> None:
+        write_json(self.path, self.data)
+
+
+def _json_roundtrip(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Generator[Event, None, ReproduceResult]:
+    """Compute every missing cell of the requested tables, then write the report; returns where it went.
+
+    The report and the raw results are rewritten after every training job, so a long run shows
+    its progress. ``Cancelled`` is raised when ``cancel`` is set (the state and any checkpoint are kept).
+    """
+    out = Path(config.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    choice = devices.choose_device(config.device)
+    on_cpu = choice.device.type == "cpu"
+    dataset = yield from load_dataset(config.source, out, cancel)
+    state = State.open(out, setting_identity(config, dataset, on_cpu))
+    cells = plan_cells(config)
+    device_text = f"{choice.device} ({choice.reason})"
+    todo = [c for c in cells if c.key not in state.cells]
+    yield Log(f"Reproduce: {len(cells)} cells for tables {', '.join(map(str, config.tables))}, seeds "
+              f"{', '.join(map(str, config.seeds))}, s = {', '.join(map(str, config.s_values))}; "
+              f"{len(cells) - len(todo)} already finished. Training on {device_text}.")
+
+    def write_outputs() -> None:
+        write_report(out, config, state, cells, device_text, on_cpu)
+
+    write_outputs()
+    jobs = list(dict.fromkeys(c.job_key for c in todo))
+    costs = {key: _job_cost(config, key, on_cpu) for key in jobs}
+    spent, done_cost, started = 0.0, 0.0, time.perf_counter()
+    for number, job_key in enumerate(jobs, 1):
+        job_cells = [c for c in todo if c.job_key == job_key]
+        first = job_cells[0]
+        left = sum(costs[k] for k in jobs[number - 1:])
+        eta = f"; about {_minutes(spent / done_cost * left)} left" if done_cost else ""
+        yield Log(f"[{number}/{len(jobs)}] s = {first.s}, seed {first.seed}: {JOBS[first.job].what} "
+                  f"-> {', '.join(c.method for c in job_cells)}{eta}.")
+        try:
+            yield from _run_job(config, dataset, state, job_cells, choice.device, cancel)
+        except TrainingError as exc:
+            state.failed[job_key] = str(exc)
+            state.save()
+            yield Log(f"{job_key} failed and is left out of the report: {exc}", "error")
+        write_outputs()
+        done_cost += costs[job_key]
+        spent = time.perf_counter() - started
+        if cancel is not None:
+            cancel.raise_if_cancelled("The reproduction")
+    finished = sum(c.key in state.cells for c in cells)
+    yield Log(f"Reproduce: {finished} of {len(cells)} cells finished; report in {out / REPORT_FILE}.")
+    return ReproduceResult(out / REPORT_FILE, out / RESULTS_FILE, state.path, finished, len(cells),
+                           len(cells) - len(todo), dict(state.failed))
+
+
+def _job_cost(config: ReproduceConfig, job_key: str, on_cpu: bool) -> float:
+    """Relative cost of a job for the time estimate: epochs x views per image (SupCon uses two)."""
+    job = JOBS[job_key.rsplit("/", 1)[1]]
+    if job.kind == "baseline":
+        return float(baseline_config(config, 0, on_cpu).epochs)
+    return 2.0 * encoder_config(config, job.name, 0, on_cpu).epochs
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def _run_job(config: ReproduceConfig, dataset: DatasetManifest, state: State, cells: Sequence[Cell],
+             device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, None]:
+    """Train (or resume, or reuse) one job's run and record its cells."""
+    on_cpu = device.type == "cpu"
+    first = cells[0]
+    job = JOBS[first.job]
+    split = build_split(dataset, split_config(config, first.s, first.seed))
+    name = f"reproduce-s{first.s}-seed{first.seed}-{job.name}"
+    if job.kind == "baseline":
+        run = yield from _baseline_run(state, first.job_key, split, baseline_config(config, first.seed, on_cpu),
+                                       name, device, cancel)
+        evaluations = {PLAIN_METHOD: run.evaluation(PLAIN_METHOD)}
+    else:
+        run = yield from _encoder_run(state, first.job_key, split,
+                                      encoder_config(config, job.name, first.seed, on_cpu), name, device, cancel)
+        balance_of = {m: b for b, m in SCL_METHOD.items()}
+        evaluations = {}
+        for cell in cells:
+            classifier = classifier_config(config, balance_of[cell.method], cell.seed)
+            evaluations[cell.method] = yield from fit_classifier(run, classifier, cancel)
+    for cell in cells:
+        state.cells[cell.key] = _cell_record(cell, run, evaluations[cell.method])
+    state.failed.pop(first.job_key, None)
+    state.save()
+
+
+def _cell_record(cell: Cell, run: runs.Run, evaluation: Evaluation) -> dict[str, Any]:
+    return {"s": cell.s, "seed": cell.seed, "job": cell.job, "method": cell.method, "run": run.id,
+            "path": str(run.path), **evaluation.summary(),
+            "per_class": {c: v for c, v in evaluation.per_class.items() if v is not None}}
+
+
+def _stored_run(state: State, job_key: str) -> runs.Run | None:
+    entry = state.jobs.get(job_key)
+    if not entry:
+        return None
+    try:
+        return runs.open_run(entry["path"])
+    except CheckpointError:  # a deleted or damaged run folder: train again
+        return None
+
+
+def _remember(state: State, job_key: str, run: runs.Run) -> None:
+    state.jobs[job_key] = {"run": run.id, "path": str(run.path)}
+    state.save()
+
+
+def _encoder_run(state: State, job_key: str, split: SplitManifest, config: EncoderConfig, name: str,
+                 device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, runs.Run]:
+    """A finished stage-1 run for this job: reused, resumed from its checkpoint, or trained."""
+    run = _stored_run(state, job_key)
+    if run is not None and run.status == "done":
+        yield Log(f"Reusing the finished encoder of run {run.id}.")
+        return run
+    if run is not None and checkpoint_path(run).is_file():
+        run = yield from train_encoder(None, None, run=run, resume=True, cancel=cancel)
+    else:
+        if run is not None:
+            runs.delete_run(run)  # stopped before its first checkpoint: nothing to resume
+        run = runs.create_run("scl", split, config.to_json(), config.seed, name=name, device=device)
+        _remember(state, job_key, run)
+        run = yield from train_encoder(split, config, run=run, cancel=cancel)
+    if run.status == "cancelled":
+        raise Cancelled("The reproduction was cancelled during stage 1.",
+                        "Run the same command again to continue from the checkpoint.")
+    return run
+
+
+def _baseline_run(state: State, job_key: str, split: SplitManifest, config: BaselineConfig, name: str,
+                  device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, runs.Run]:
+    """A finished Plain baseline run for this job: reused, resumed from its checkpoint, or trained."""
+    run = _stored_run(state, job_key)
+    if run is not None and run.status == "done" and PLAIN_METHOD in run.methods():
+        yield Log(f"Reusing the finished baseline of run {run.id}.")
+        return run
+    if run is not None and checkpoint_path(run).is_file():
+        run, _ = yield from train_baseline(None, None, cancel=cancel, run=run, resume=True)
+        return run
+    if run is not None:
+        runs.delete_run(run)
+    run = runs.create_run("baseline", split, config.to_json(), config.seed, name=name, device=device)
+    _remember(state, job_key, run)
+    run, _ = yield from train_baseline(split, config, cancel=cancel, run=run)
+    return run
+
+
+# --- report -----------------------------------------------------------------------------------
+
+def summarise(values: Sequence[float]) -> dict[str, Any]:
+    """Mean and sample standard deviation (None for fewer than two values) of percentages."""
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
+            "n": len(values)}
+
+
+def _fmt(summary: dict[str, Any]) -> str:
+    if summary["mean"] is None:
+        return "-"
+    std = "" if summary["std"] is None else f" ± {summary['std']:.1f}"
+    return f"{summary['mean']:.1f}{std}"
+
+
+def table_rows(config: ReproduceConfig, state: State) -> list[dict[str, Any]]:
+    """Every (table, row, s) with its cells' mean/std per metric and the seeds it covers."""
+    rows = []
+    for t in config.tables:
+        for s in config.s_values:
+            for label, job, balance in TABLE_ROWS[t]:
+                method = row_method(job, balance, config)
+                records = [state.cells[k] for k in (Cell(s, seed, job, method).key for seed in config.seeds)
+                           if k in state.cells]
+                rows.append({"table": t, "row": label, "s": s, "job": job, "method": method,
+                             "seeds": [r["seed"] for r in records],
+                             **{m: summarise([r[m] for r in records if r[m] is not None]) for m in METRICS},
+                             "paper": PAPER_FIGURES.get((t, label, s))})
+    return rows
+
+
+def _paired_gain(config: ReproduceConfig, state: State, s: int, method: str) -> dict[str, Any] | None:
+    """Minority accuracy of ``method`` minus Plain's, paired by seed; with both rows' spread."""
+    pairs = []
+    for seed in config.seeds:
+        a, b = state.cells.get(Cell(s, seed, "scl", method).key), state.cells.get(Cell(s, seed, "plain", PLAIN_METHOD).key)
+        if a and b and a["minority"] is not None and b["minority"] is not None:
+            pairs.append((a["minority"], b["minority"]))
+    if not pairs:
+        return None
+    gain = summarise([a - b for a, b in pairs])
+    spreads = [summarise([p[i] for p in pairs])["std"] for i in (0, 1)]
+    spread = max((v for v in spreads if v is not None), default=None)
+    return {"method": method, "s": s, "gain": gain, "spread": spread,
+            "beats_spread": None if spread is None else gain["mean"] > spread}
+
+
+def write_report(out: Path, config: ReproduceConfig, state: State, cells: Sequence[Cell], device_text: str,
+                 on_cpu: bool) -> None:
+    """Write ``report.md`` and ``results.json`` (both atomically) from the finished cells."""
+    rows = table_rows(config, state)
+    gains = [g for s in config.s_values for m in ("SCL-CB", "SCL-CSCE")
+             if 1 in config.tables and (g := _paired_gain(config, state, s, m)) is not None]
+    identity = state.data["identity"]
+    finished = [state.cells[c.key] for c in cells if c.key in state.cells]
+    write_json(out / RESULTS_FILE, {
+        "format": 1, "command": config.command, "device": device_text, "setting": identity,
+        "seeds": list(config.seeds), "s": list(config.s_values), "tables": list(config.tables),
+        "ablation_classifier": SCL_METHOD[config.ablation_balance],
+        "cells_finished": len(finished), "cells_total": len(cells),
+        "rows": rows, "minority_gain_over_plain": gains, "failed": state.failed, "cells": finished,
+    })
+    write_text(out / REPORT_FILE, format_report(config, identity, rows, gains, len(finished), len(cells),
+                                                device_text, on_cpu, state.failed))
+
+
+def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Sequence[dict[str, Any]],
+                  gains: Sequence[dict[str, Any]], finished: int, total: int, device_text: str, on_cpu: bool,
+                  failed: dict[str, str]) -> str:
+    """The Markdown report."""
+    enc, base, clf = identity["encoder"], identity["baseline"], identity["classifier"]
+    source = Path(identity["source"]).name or identity["source"]
+    split = identity["split"]
+    majority = split["majority"] if split["majority"] is not None else "the first two thirds of the"
+    n = len(config.seeds)
+    lines = [
+        f"# Reproducing Huang et al. (ICASSP 2022) on {source}",
+        "",
+        f"Command: `{config.command or 'reproduce() called from Python'}`",
+        "",
+        f"Progress: {finished} of {total} cells finished" + (" (the report is complete)." if finished == total else
+                                                              "; re-run the same command to continue."),
+        "",
+        "## Setting",
+        "",
+        f"* Data: `{identity['source']}`; CI split: {majority} classes (sorted order) are majority classes with "
+        f"{split['major_count']} training images each, the others minority classes with s training images; "
+        f"{split['test_per_class']} test images per class from the rest. Each seed draws its own split and "
+        "initialises its own training.",
+        f"* Device: {device_text}" + ("; CPU-sized setting (the paper's GPU defaults scaled down)." if on_cpu else "."),
+        f"* Stage 1 and Plain: {enc['arch']}, {enc['image_size']} px views"
+        + (f" of a {enc['store_size']} px store" if enc.get("store_size") else "")
+        + f", {enc['epochs']} epochs, batch {enc['batch_size']}; SupCon lr {enc['lr']:g}, temperature "
+        f"{enc['temperature']:g}; Plain lr {base['lr']:g}"
+        + (f"; initial weights {enc['weights_path']}" if enc.get("weights_path") else "; random initialisation")
+        + ".",
+        f"* Stage 2: linear classifier on the frozen encoder's cached features, {clf['epochs']} epochs, "
+        f"batch {clf['batch_size']}, lr {clf['lr']:g}.",
+        f"* Seeds: {', '.join(map(str, config.seeds))}. Cells show mean ± sample standard deviation over the "
+        "seeds (accuracy in %); a count in brackets means fewer seeds have finished.",
+        f"* Tables 2 and 3 score every encoder with the {SCL_METHOD[config.ablation_balance]} classifier.",
+        f"* Paper column: the paper reports {PAPER_DATASETS}, not this dataset, so no published figure can "
+        "stand beside these cells; it shows n/a rather than a number from another dataset.",
+        "",
+    ]
+    if failed:
+        lines += ["## Failed jobs", ""] + [f"* {k}: {v}" for k, v in failed.items()] + [""]
+    for t in config.tables:
+        for s in config.s_values:
+            lines += [f"## {TABLE_TITLES[t]}, s = {s}", "",
+                      "| Row | Majority % | Minority % | Overall % | Paper |", "|---|---|---|---|---|"]
+            for r in (r for r in rows if r["table"] == t and r["s"] == s):
+                count = "" if len(r["seeds"]) == n else f" ({len(r['seeds'])}/{n})"
+                paper = r["paper"]
+                paper_text = (" / ".join(f"{paper[m]:.1f}" for m in METRICS) + f" ({paper['dataset']})"
+                              if paper else "n/a (AID/NWPU only)")
+                lines.append(f"| {r['row']}{count} | {_fmt(r['majority'])} | {_fmt(r['minority'])} | "
+                             f"{_fmt(r['overall'])} | {paper_text} |")
+            lines.append("")
+    if gains:
+        lines += ["## Minority accuracy over Plain (paired by seed)", "",
+                  "| s | Method | Gain (points) | Seed spread | Gain > spread |", "|---|---|---|---|---|"]
+        for g in gains:
+            spread = "-" if g["spread"] is None else f"{g['spread']:.1f}"
+            verdict = "-" if g["beats_spread"] is None else ("yes" if g["beats_spread"] else "no")
+            lines.append(f"| {g['s']} | {g['method']} | {_fmt(g['gain'])} | {spread} | {verdict} |")
+        lines += ["", "Seed spread: the larger standard deviation of the two rows' minority accuracy.", ""]
+    return "\n".join(lines)

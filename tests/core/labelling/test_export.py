@@ -1,0 +1,234 @@
+"""CSV, GeoJSON (RFC 7946) and classification GeoTIFF exports: right place, right CRS, class names GDAL reads."""
+
+from __future__ import annotations
+
+import csv
+import ctypes
+import ctypes.util
+import glob
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.warp import transform as warp_transform
+from rasterio.windows import Window
+from rasterio.windows import bounds as window_bounds
+
+from scl_desktop.core.errors import Cancelled, ConfigError
+from scl_desktop.core.labelling import export as geo_export
+from scl_desktop.core.labelling.export import NODATA_CLASS, PALETTE, export_outputs, write_csv, write_geojson
+from scl_desktop.core.labelling.label import CSV_FIELDS
+from tests.conftest import shared_data
+from tests.core.labelling.test_label import CLASSES, colour_model, halves_scene, label
+from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, write_image
+
+# rasterio's own window bounds still use the affine `*` operator
+pytestmark = [NOT_GEOREFERENCED_OK, pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")]
+
+#: (CRS, origin of the generated scene in that CRS, pixel size)
+CRSS = [("EPSG:32618", (500000.0, 4649776.0), 2.0), ("EPSG:28992", (127375.0, 428250.0), 0.25),
+        ("EPSG:3395", (13467532.0, 1632019.875), 0.1)]
+
+
+def gdal_category_names(path: Path) -> list[str] | None:
+    """Category names of band 1 as GDAL reports them (like gdalinfo), via GDAL's C API; None without the library."""
+    candidates = glob.glob(os.path.join(os.path.dirname(rasterio.__file__), "..", "rasterio.libs", "libgdal*"))
+    name = candidates[0] if candidates else ctypes.util.find_library("gdal")
+    if not name:
+        return None
+    gdal = ctypes.CDLL(name)
+    gdal.GDALAllRegister()
+    gdal.GDALOpen.restype, gdal.GDALOpen.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_int]
+    gdal.GDALGetRasterBand.restype, gdal.GDALGetRasterBand.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_int]
+    gdal.GDALGetMetadata.restype, gdal.GDALGetMetadata.argtypes = ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_char_p]
+    gdal.GDALGetRasterCategoryNames.restype = ctypes.POINTER(ctypes.c_char_p)
+    gdal.GDALGetRasterCategoryNames.argtypes = [ctypes.c_void_p]
+    gdal.GDALClose.argtypes = [ctypes.c_void_p]
+    handle = gdal.GDALOpen(str(path).encode(), 0)
+    assert handle, f"GDAL cannot open {path}"
+    try:
+        band = gdal.GDALGetRasterBand(handle, 1)
+        gdal.GDALGetMetadata(band, None)  # as gdalinfo does; the GTiff driver loads the .aux.xml lazily
+        names = gdal.GDALGetRasterCategoryNames(band)
+        out: list[str] = []
+        while names and names[len(out)] is not None:
+            out.append(names[len(out)].decode())
+        return out
+    finally:
+        gdal.GDALClose(handle)
+
+
+def expected_window_geo(path: str, row) -> tuple[tuple[float, ...], float, float]:
+    """Bounds and WGS84 centre of a CSV row's window, computed with rasterio's own functions."""
+    with rasterio.open(path) as ds:
+        b = window_bounds(Window(row.col_off, row.row_off, row.width, row.height), ds.transform)
+        lon, lat = warp_transform(ds.crs, "EPSG:4326", [(b[0] + b[2]) / 2], [(b[1] + b[3]) / 2])
+    return b, lon[0], lat[0]
+
+
+def ring_area(ring: list[list[float]]) -> float:
+    x, y = np.array(ring).T
+    return 0.5 * float((x[:-1] * y[1:] - x[1:] * y[:-1]).sum())
+
+
+@pytest.mark.parametrize("crs,origin,pixel", CRSS)
+def test_outputs_are_in_the_right_place(tmp_path, crs, origin, pixel):
+    scene = halves_scene(tmp_path / "scene.tif", crs=crs, origin=origin, pixel=pixel)
+    result = label(colour_model(), [scene], tile=32)
+    report = export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif", tmp_path / "p.tif")
+    assert {p.name for p in report.written} == {"r.csv", "r.geojson", "c.tif", "c.tif.aux.xml", "c.qml", "p.tif"}
+    assert not report.not_written
+
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert tuple(rows[0]) == CSV_FIELDS and len(rows) == len(result.rows) == 20
+    for row, text in zip(result.rows, rows, strict=True):
+        b, lon, lat = expected_window_geo(str(scene), row)
+        assert (row.minx, row.miny, row.maxx, row.maxy) == pytest.approx(b)
+        assert (row.centroid_lon, row.centroid_lat) == pytest.approx((lon, lat), abs=1e-9)
+        assert float(text["centroid_lon"]) == pytest.approx(lon, abs=1e-9) and text["crs"] == crs
+        assert text["predicted"] == row.predicted and float(text["top2_prob"]) == row.top[1][1]
+
+    doc = json.loads((tmp_path / "r.geojson").read_text(encoding="utf-8"))
+    assert doc["type"] == "FeatureCollection" and "crs" not in doc and len(doc["features"]) == 20
+    for feature, row in zip(doc["features"], result.rows, strict=True):
+        (ring,) = feature["geometry"]["coordinates"]
+        assert feature["geometry"]["type"] == "Polygon" and len(ring) == 5 and ring[0] == ring[-1]
+        assert ring_area(ring) > 0  # exterior ring counter-clockwise
+        lons, lats = np.array(ring)[:-1].T
+        assert lons.min() < row.centroid_lon < lons.max() and lats.min() < row.centroid_lat < lats.max()
+        assert feature["properties"] == json.loads(json.dumps(row.as_dict()))
+
+    with rasterio.open(tmp_path / "c.tif") as ds:
+        assert ds.crs == rasterio.crs.CRS.from_user_input(crs) and ds.dtypes == ("uint8",)
+        assert ds.nodata == NODATA_CLASS and (ds.width, ds.height) == (5, 4)
+        assert ds.read(1).tolist() == result.scenes[0].classes.tolist() == [[0, 0, 1, 1, 1]] * 4
+        colours = ds.colormap(1)
+        assert [colours[i][:3] for i in range(3)] == list(PALETTE[:3]) and colours[NODATA_CLASS][3] == 0
+        assert ds.descriptions == ("class",)
+        # cell (r, c) lies on window (r, c): the raster pixel centre is the window centre (unshifted windows)
+        for row in result.rows:
+            if (row.col_off, row.row_off) == (32 * row.cell_col, 32 * row.cell_row):
+                x, y = ds.xy(row.cell_row, row.cell_col)
+                assert x == pytest.approx((row.minx + row.maxx) / 2) and y == pytest.approx((row.miny + row.maxy) / 2)
+    with rasterio.open(tmp_path / "p.tif") as ds:
+        assert ds.dtypes == ("float32",) and ds.nodata == -1.0 and ds.read(1).min() > 0.9
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_class_names_reach_gdal_and_qgis(tmp_path):
+    result = label(colour_model(), [halves_scene(tmp_path / "s.tif")], tile=32)
+    export_outputs(result, raster=tmp_path / "classes.tif")
+    aux = ET.parse(tmp_path / "classes.tif.aux.xml").getroot()
+    assert [c.text for c in aux.iter("Category")] == list(CLASSES)
+    names = gdal_category_names(tmp_path / "classes.tif")
+    if names is not None:
+        assert names == list(CLASSES)
+    qml = ET.parse(tmp_path / "classes.qml").getroot()
+    renderer = qml.find("pipe/rasterrenderer")
+    assert renderer.get("type") == "paletted" and renderer.get("band") == "1"
+    entries = [(e.get("value"), e.get("label"), e.get("color")) for e in renderer.iter("paletteEntry")]
+    assert entries == [(str(i), c, "#{:02x}{:02x}{:02x}".format(*PALETTE[i])) for i, c in enumerate(CLASSES)]
+
+
+def test_class_names_with_markup_characters_are_escaped(tmp_path):
+    result = label(colour_model(), [halves_scene(tmp_path / "s.tif")], tile=32)
+    result.classes = ("a<b", 'quote"d', "r&d")
+    export_outputs(result, raster=tmp_path / "c.tif")
+    assert [c.text for c in ET.parse(tmp_path / "c.tif.aux.xml").getroot().iter("Category")] == list(result.classes)
+    labels = [e.get("label") for e in ET.parse(tmp_path / "c.qml").getroot().iter("paletteEntry")]
+    assert labels == list(result.classes)
+
+
+def test_several_scenes_get_one_raster_each(tmp_path):
+    a = halves_scene(tmp_path / "in" / "north.tif")
+    b = halves_scene(tmp_path / "in" / "south.tif", crs="EPSG:32618")
+    result = label(colour_model(), [a, b], tile=32)
+    report = export_outputs(result, raster=tmp_path / "out" / "classes.tif")
+    tifs = sorted(p.name for p in report.written if p.suffix == ".tif")
+    assert tifs == ["classes_north.tif", "classes_south.tif"]
+    with rasterio.open(tmp_path / "out" / "classes_south.tif") as ds:
+        assert ds.crs.to_epsg() == 32618
+
+
+def test_interrupted_export_says_what_was_written_and_leaves_no_partial_file(tmp_path, monkeypatch):
+    result = label(colour_model(), [halves_scene(tmp_path / "s.tif")], tile=32)
+    (tmp_path / "r.geojson").write_text("previous")
+
+    def interrupted(*args, **kwargs):
+        with geo_export.atomic_path(tmp_path / "r.geojson") as tmp:
+            tmp.write_text("half a file")
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(geo_export, "write_geojson", interrupted)
+    with pytest.raises(Cancelled) as err:
+        export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif")
+    message = str(err.value)
+    assert f"written: {tmp_path / 'r.csv'}" in message and "not written:" in message and "c.tif" in message
+    assert (tmp_path / "r.csv").exists() and not (tmp_path / "c.tif").exists()
+    assert (tmp_path / "r.geojson").read_text() == "previous"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_refusals_happen_before_anything_is_written(tmp_path):
+    write_image(tmp_path / "in" / "plain.png", np.zeros((20, 20, 3), np.uint8))
+    result = label(colour_model(tile=32), [tmp_path / "in"])
+    with pytest.raises(ConfigError, match="georeferenced"):
+        export_outputs(result, tmp_path / "r.csv", geojson=tmp_path / "r.geojson")
+    with pytest.raises(ConfigError, match="scenes"):
+        export_outputs(result, tmp_path / "r.csv", raster=tmp_path / "c.tif")
+    with pytest.raises(ConfigError, match="confidence"):
+        export_outputs(result, tmp_path / "r.csv", confidence=tmp_path / "p.tif")
+    assert not (tmp_path / "r.csv").exists()
+    assert write_csv(result, tmp_path / "r.csv").exists()
+    with pytest.raises(ConfigError):
+        write_geojson(result, tmp_path / "r.geojson")
+    assert not (tmp_path / "r.geojson").exists()
+
+
+def test_south_up_rasters_still_get_counter_clockwise_rings():
+    # a south-up transform (positive y pixel size) flips the corner order in lon/lat
+    rings = geo_export.footprints_wgs84("EPSG:32631", (1.0, 0, 500000.0, 0, 1.0, 5700000.0),
+                                        np.array([[0, 0, 10, 10]], float))
+    assert ring_area(rings[0].tolist()) > 0
+
+
+REAL_SCENES = [("geotiff", "deepforest_github", "test_tiled.tif"),
+               ("geotiff", "deepforest_github", "5b90f92da0d7280005fab355_4310.tif"),
+               ("geotiff", "deepforest_github", "5dded5bc0140b80006d2e565_23.tif")]
+
+
+def test_real_scenes_outputs_are_in_the_right_place(tmp_path):
+    scenes = [shared_data(*parts) for parts in REAL_SCENES]
+    result = label(colour_model(size=32, tile=256), scenes)
+    assert [s.input.crs for s in result.scenes] == ["EPSG:28992", "EPSG:3395", "EPSG:3395"]
+    assert len(result.rows) == result.total == 16 + 64 + 64
+    report = export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "classes.tif")
+    rows = {(Path(r["path"]).name, int(r["cell_row"]), int(r["cell_col"])): r
+            for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))}
+    features = json.loads((tmp_path / "r.geojson").read_text(encoding="utf-8"))["features"]
+    assert len(rows) == len(features) == 144
+    for row, feature in zip(result.rows, features, strict=True):
+        b, lon, lat = expected_window_geo(row.path, row)
+        text = rows[(Path(row.path).name, row.cell_row, row.cell_col)]
+        assert (float(text["centroid_lon"]), float(text["centroid_lat"])) == pytest.approx((lon, lat), abs=1e-9)
+        assert (float(text["minx"]), float(text["maxy"])) == pytest.approx((b[0], b[3]))
+        lons, lats = np.array(feature["geometry"]["coordinates"][0]).T
+        assert lons.min() <= lon <= lons.max() and lats.min() <= lat <= lats.max()
+    # test_tiled.tif lies in the Netherlands (EPSG:28992)
+    first = result.rows[0]
+    assert 4.5 < first.centroid_lon < 5.5 and 51.5 < first.centroid_lat < 52.5
+    written = {p.name for p in report.written}
+    for scene in scenes:
+        tif = tmp_path / f"classes_{scene.stem}.tif"
+        assert tif.name in written
+        with rasterio.open(tif) as ds, rasterio.open(scene) as src:
+            assert ds.crs == src.crs and ds.nodata == NODATA_CLASS and ds.colormap(1)[0][:3] == PALETTE[0]
+            # the class raster covers the scene: same top-left corner, cells of 256 source pixels
+            assert (ds.transform.c, ds.transform.f) == pytest.approx((src.transform.c, src.transform.f))
+            assert ds.transform.a == pytest.approx(src.transform.a * 256)
+        names = gdal_category_names(tif)
+        assert names is None or names == list(CLASSES)

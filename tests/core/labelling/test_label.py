@@ -1,0 +1,331 @@
+"""Batch labelling: windows and whole images, training raster settings, nodata, cancel, equality with evaluation."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from scl_desktop import cli
+from scl_desktop.core.data.cache import build_store
+from scl_desktop.core.data.imaging import apply_raster_settings
+from scl_desktop.core.data.manifest import RasterSettings
+from scl_desktop.core.errors import DatasetError
+from scl_desktop.core.events import CancelToken, Log, Progress, drive
+from scl_desktop.core.labelling.label import (
+    LabelBatch,
+    LabelConfig,
+    LabelModel,
+    best_method,
+    label_inputs,
+    label_with_model,
+    load_label_model,
+)
+from scl_desktop.core.labelling.tiling import TilingConfig
+from scl_desktop.core.training.classifier import fit_classifier, load_predictor
+from scl_desktop.core.training.encoder import train_encoder
+from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, rgb, write_geotiff, write_image
+from tests.core.training.test_classifier import tiny_classifier_config
+from tests.core.training.test_encoder import restore_threads, tiny_encoder_config, tiny_split  # noqa: F401
+
+pytestmark = NOT_GEOREFERENCED_OK
+CLASSES = ("red", "green", "blue")
+
+
+class ColourModel(nn.Module):
+    """Stand-in model: the class is the channel with the largest mean; records what it was fed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        assert images.dtype == torch.uint8 and images.shape[1] == 3
+        self.seen.append(images.clone())
+        return torch.softmax(images.float().mean((2, 3)) / 10.0, dim=1)
+
+
+def colour_model(size: int = 16, tile: int = 32, raster: RasterSettings | None = None) -> LabelModel:
+    return LabelModel(ColourModel(), CLASSES, size, raster or RasterSettings(), tile, "test-run", "Colour")
+
+
+def label(model: LabelModel, paths, events: list | None = None, cancel=None, **tiling) -> object:
+    config = LabelConfig(tiling=TilingConfig(**tiling), batch_size=8, device="cpu")
+    return drive(label_with_model(model, paths, config, cancel), events.append if events is not None else None)
+
+
+def halves_scene(path: Path, **kw) -> Path:
+    """100 x 130 px: red left of column 64, green right of it."""
+    data = np.zeros((3, 100, 130), np.uint8)
+    data[0, :, :64] = 200
+    data[1, :, 64:] = 200
+    return write_geotiff(path, data, **kw)
+
+
+def test_scene_windows_are_labelled_in_place(tmp_path):
+    scene = halves_scene(tmp_path / "scene.tif", crs="EPSG:32618", origin=(500000.0, 4000000.0), pixel=2.0)
+    events: list = []
+    result = label(colour_model(), [scene], events, tile=32)
+    assert result.total == result.done == len(result.rows) == 20 and not result.cancelled
+    assert [(r.cell_row, r.cell_col) for r in result.rows] == [(r, c) for r in range(4) for c in range(5)]
+    for row in result.rows:
+        assert row.predicted == ("red" if row.col_off + row.width <= 64 else "green")
+        assert row.top[0] == (row.predicted, row.confidence) and len(row.top) == 3
+        assert row.crs == "EPSG:32618" and row.minx == 500000.0 + 2 * row.col_off
+    assert result.rows[4].col_off == 98  # the last column was shifted back inside the scene
+    (smap,) = result.scenes
+    assert smap.classes.tolist() == [[0, 0, 1, 1, 1]] * 4
+    assert np.isfinite(smap.confidence).all()
+    batches = [e for e in events if isinstance(e, LabelBatch)]
+    assert sum(len(b.rows) for b in batches) == 20
+    progress = [e for e in events if isinstance(e, Progress) and e.task == "Labelling"]
+    assert progress[-1].done == progress[-1].total == 20 and progress[-1].unit == "tiles" and progress[-1].rate
+    assert result.counts() == {"red": 8, "green": 12, "blue": 0}
+
+
+def test_mostly_nodata_windows_are_skipped_and_counted(tmp_path):
+    data = np.full((3, 64, 96), 150, np.uint8)
+    data[:, :32, :48] = 0  # the top-left 32 x 48 block is nodata
+    scene = write_geotiff(tmp_path / "nd.tif", data, nodata=0)
+    result = label(colour_model(), [scene], tile=32, mode="grid")
+    # windows (0, 0) fully and (0, 1) half nodata (cols 32..64, 16 of 32 columns invalid): 0.5 is kept
+    assert result.skipped_nodata == 1 and len(result.rows) == 5 and result.done == result.total == 6
+    assert result.scenes[0].classes[0, 0] == 255 and np.isnan(result.scenes[0].confidence[0, 0])
+    half = next(r for r in result.rows if (r.cell_row, r.cell_col) == (0, 1))
+    assert half.valid_fraction == pytest.approx(0.5)
+    strict = label(colour_model(), [scene], tile=32, mode="grid", min_valid=0.9)
+    assert strict.skipped_nodata == 2
+
+
+def test_training_stretch_and_band_mapping_are_reapplied(tmp_path):
+    data = np.zeros((4, 32, 64), np.uint16)
+    data[2, :, :32] = 1000  # band 3 (the mapping's red): two levels, constant within each window
+    data[2, :, 32:] = 3000
+    data[0] = 2000  # band 1 (the mapping's blue)
+    scene = write_geotiff(tmp_path / "u16.tif", data)
+    raster = RasterSettings(bands=(3, 2, 1), stats=((0.0, 4000.0), (0.0, 4000.0), (0.0, 4000.0)))
+    model = colour_model(size=32, raster=raster)
+    result = label(model, [scene], tile=32, mode="grid")
+    fed = torch.cat(model.predictor.seen)
+    assert fed.shape == (2, 3, 32, 32)
+    # the dataset's statistics, not each window's own percentiles (which would give 0 or 255)
+    expected = [apply_raster_settings(data[:, :, x:x + 32], raster) for x in (0, 32)]
+    assert [int(v) for v in fed[:, 0, 0, 0]] == [64, 191] == [int(e[0, 0, 0]) for e in expected]
+    assert (fed[:, 2] == 128).all()
+    assert [r.predicted for r in result.rows] == ["blue", "red"]
+
+
+def test_whole_images_and_geotiff_tiles(tmp_path):
+    write_image(tmp_path / "in" / "a.png", np.full((20, 20, 3), (10, 200, 10), np.uint8))
+    write_image(tmp_path / "in" / "sub" / "b.jpg", np.full((24, 30, 3), (10, 10, 220), np.uint8), quality=95)
+    tile = np.zeros((3, 40, 40), np.uint8)
+    tile[0] = 180
+    write_geotiff(tmp_path / "in" / "t.tif", tile, crs="EPSG:28992", origin=(127000.0, 428000.0), pixel=0.25)
+    model = colour_model(size=16, tile=32)
+    result = label(model, [tmp_path / "in"])
+    assert [Path(r.path).name for r in result.rows] == ["a.png", "t.tif", "b.jpg"]
+    assert [r.predicted for r in result.rows] == ["green", "red", "blue"]
+    assert not result.scenes
+    a, t, b = result.rows
+    assert (a.col_off, a.row_off, a.width, a.height, a.cell_row) == (0, 0, 20, 20, None)
+    assert a.crs is None and a.centroid_lon is None and b.width == 30
+    assert t.crs == "EPSG:28992" and (t.minx, t.maxy, t.maxx) == (127000.0, 428000.0, 127010.0)
+    assert 4 < t.centroid_lon < 6 and 51 < t.centroid_lat < 53  # the Netherlands
+    assert result.thumbnail(t, 8).shape == (8, 8, 3)
+
+
+def test_unreadable_inputs_are_skipped_not_fatal(tmp_path):
+    write_image(tmp_path / "ok.png", rgb(0, 20))
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    (tmp_path / "bad2.tif").write_bytes(b"II*\x00garbage")
+    events: list = []
+    result = label(colour_model(), [tmp_path, tmp_path / "missing.tif"], events)
+    assert [Path(r.path).name for r in result.rows] == ["ok.png"]
+    assert sorted(Path(s.path).name for s in result.skipped_files) == ["bad.png", "bad2.tif", "missing.tif"]
+    warnings = [e for e in events if isinstance(e, Log) and e.level == "warning"]
+    assert len(warnings) == 3
+    with pytest.raises(DatasetError, match="no image to label"):
+        label(colour_model(), [tmp_path / "bad2.tif"])
+
+
+def test_cancel_stops_at_the_next_batch_and_keeps_the_rows(tmp_path):
+    scene = halves_scene(tmp_path / "scene.tif")
+    token = CancelToken()
+    seen: list = []
+
+    def on_event(event):
+        seen.append(event)
+        if isinstance(event, LabelBatch):
+            token.cancel()
+
+    config = LabelConfig(tiling=TilingConfig(tile=8), batch_size=4, device="cpu", readers=2)
+    result = drive(label_with_model(colour_model(size=8), [scene], config, token), on_event)
+    assert result.cancelled and 0 < len(result.rows) < result.total
+    assert len(result.rows) == sum(len(e.rows) for e in seen if isinstance(e, LabelBatch))
+    assert not [t for t in threading.enumerate() if t.name.startswith("scl-label-reader")]
+
+
+def tiny_run(root: Path) -> tuple[object, Path]:
+    """A tiny real run (stage 1 + SCL-CB and SCL-CE classifiers) and its image folder."""
+    split = tiny_split(root)
+    threads = torch.get_num_threads()
+    try:
+        run = drive(train_encoder(split, tiny_encoder_config()))
+        for balance in ("cb", "none"):
+            drive(fit_classifier(run, tiny_classifier_config(balance=balance)))
+    finally:
+        torch.set_num_threads(threads)
+    return run, root / "images"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory):
+    return tiny_run(tmp_path_factory.mktemp("label-run"))
+
+
+def evaluate_paths(run, method: str, paths: list[str]) -> list[int]:
+    """Predictions as evaluation makes them: decoded store -> Predictor."""
+    store = drive(build_store(run.split.dataset, run.config.get("store_size")))
+    index = {item.path: i for i, item in enumerate(run.split.dataset.items)}
+    with torch.no_grad():
+        probs = load_predictor(run, method)(store.batch([index[p] for p in paths]))
+    return probs.argmax(1).tolist()
+
+
+def test_labelling_a_folder_equals_evaluating_the_model(trained):
+    run, folder = trained
+    events: list = []
+    result = drive(label_inputs(run.id, [folder], LabelConfig(device="cpu", method="SCL-CB")), events.append)
+    assert len(result.rows) == len(run.split.dataset.items) == 48
+    assert result.method == "SCL-CB" and result.run_id == run.id and result.classes == run.split.classes
+    assert [r.class_index for r in result.rows] == evaluate_paths(run, "SCL-CB", [r.path for r in result.rows])
+    assert any(isinstance(e, Log) and "SCL-CB" in e.message for e in events)
+
+
+def test_default_method_is_the_best_stored_one(trained):
+    run, _ = trained
+    best = best_method(run)
+    overall = {m: run.evaluation(m).overall for m in run.methods()}
+    assert best in ("SCL-CB", "SCL-CE") and overall[best] == max(overall.values())
+    model = load_label_model(run.id)
+    assert model.method == best and model.size == run.split.dataset.size and model.default_tile == 24
+
+
+def test_scene_windows_equal_the_same_pixels_labelled_as_images(trained, tmp_path):
+    """A window of a scene is prepared exactly like an image file of the same pixels."""
+    run, folder = trained
+    images = [np.asarray(Image.open(p).convert("RGB"))
+              for p in sorted((folder / "class0").glob("*.png"))[:2] + sorted((folder / "class2").glob("*.png"))[:2]]
+    mosaic = np.concatenate([np.concatenate(images[:2], 1), np.concatenate(images[2:], 1)], 0)  # 48 x 48
+    write_geotiff(tmp_path / "mosaic.tif", mosaic.transpose(2, 0, 1).copy())
+    for i, img in enumerate(images):
+        write_image(tmp_path / "tiles" / f"{i}.png", img)
+    config = LabelConfig(device="cpu", method="SCL-CB", tiling=TilingConfig(tile=24))
+    scene = drive(label_inputs(run, [tmp_path / "mosaic.tif"], config))
+    tiles = drive(label_inputs(run, [tmp_path / "tiles"], config))
+    assert len(scene.rows) == len(tiles.rows) == 4
+    for a, b in zip(scene.rows, tiles.rows, strict=True):
+        assert a.class_index == b.class_index and a.confidence == pytest.approx(b.confidence, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_thousand_images_give_a_thousand_rows_equal_to_evaluation(trained, tmp_path):
+    from scl_desktop.core.data.importer import ImportConfig, import_dataset
+    from scl_desktop.core.data.manifest import SplitManifest
+
+    run, _ = trained
+    rng = np.random.default_rng(1)
+    for i in range(1000):
+        colour = np.array([(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)][i % 4])
+        pixels = np.clip(rng.normal(colour, 50, size=(24, 24, 3)), 0, 255).astype(np.uint8)
+        write_image(tmp_path / "new" / f"class{i % 4}" / f"{i:04d}.png", pixels)
+    result = drive(label_inputs(run, [tmp_path / "new"], LabelConfig(device="cpu", method="SCL-CB")))
+    assert len(result.rows) == 1000
+    # evaluation of the same model on the same images: import them, decode into a store, run the predictor
+    dataset = drive(import_dataset(ImportConfig(tmp_path / "new", size=run.split.dataset.size)))
+    split = SplitManifest(dataset, "stratified", 0, {}, {}, (), (), tuple(range(len(dataset.items))))
+    store = drive(build_store(split.dataset, run.config.get("store_size")))
+    index = {item.path: i for i, item in enumerate(dataset.items)}
+    with torch.no_grad():
+        expected = load_predictor(run, "SCL-CB")(store.batch([index[r.path] for r in result.rows])).argmax(1)
+    assert [r.class_index for r in result.rows] == expected.tolist()
+
+
+def test_cli_label_folder_and_scene(trained, tmp_path, capsys):
+    run, folder = trained
+    code = cli.main(["label", run.id, str(folder), "--out", str(tmp_path / "r.csv"), "--device", "cpu", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rows"] == 48 and summary["outputs"]["written"] == [str(tmp_path / "r.csv")]
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 49
+
+    scene = halves_scene(tmp_path / "scene.tif", crs="EPSG:32618")
+    args = ["label", run.id, str(scene), "--out", str(tmp_path / "s.csv"), "--geojson", str(tmp_path / "s.geojson"),
+            "--raster", str(tmp_path / "s.tif"), "--confidence", str(tmp_path / "p.tif"), "--tile", "32",
+            "--edge", "pad", "--batch-size", "4", "--readers", "1"]
+    assert cli.main(args) == 0
+    assert all((tmp_path / name).is_file() for name in ("s.csv", "s.geojson", "s.tif", "s.tif.aux.xml", "s.qml", "p.tif"))
+    assert "written:" in capsys.readouterr().err
+
+
+def test_cli_label_reports_outputs_it_cannot_make(trained, tmp_path, capsys):
+    run, folder = trained
+    code = cli.main(["label", run.id, str(folder / "class0"), "--out", str(tmp_path / "r.csv"),
+                     "--geojson", str(tmp_path / "r.geojson"), "--device", "cpu"])
+    assert code == 2 and (tmp_path / "r.csv").is_file() and not (tmp_path / "r.geojson").exists()
+    assert "none of the inputs is georeferenced" in capsys.readouterr().err
+    assert cli.main(["label", run.id, str(folder)]) == 2
+    assert "No output was asked for" in capsys.readouterr().err
+
+
+def test_cli_first_ctrl_c_stops_cleanly_and_writes_nothing(trained, tmp_path, monkeypatch, capsys):
+    from scl_desktop import terminal
+
+    run, folder = trained
+
+    class InterruptingPrinter(terminal.EventPrinter):
+        """Presses Ctrl-C once, when the first batch is done."""
+
+        pressed = False
+
+        def __call__(self, event):
+            super().__call__(event)
+            if isinstance(event, LabelBatch) and not InterruptingPrinter.pressed:
+                InterruptingPrinter.pressed = True
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(terminal, "EventPrinter", InterruptingPrinter)
+    code = cli.main(["label", run.id, str(folder), "--out", str(tmp_path / "r.csv"), "--batch-size", "4",
+                     "--readers", "1", "--device", "cpu"])
+    assert code == 130 and not list(tmp_path.iterdir())
+    assert "no output files were written" in capsys.readouterr().err
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_thumbnails_and_scene_preview_for_the_results_view(tmp_path):
+    scene = halves_scene(tmp_path / "scene.tif", nodata=0)
+    result = label(colour_model(), [scene], tile=32)
+    thumbs = list(result.thumbnails(result.rows[:3], size=12))
+    assert [t.shape for t in thumbs] == [(12, 12, 3)] * 3
+    assert tuple(thumbs[0][6, 6]) == (200, 0, 0) and tuple(thumbs[2][6, 6]) == (0, 200, 0)
+    preview = result.preview(result.scenes[0], max_side=65)
+    assert preview.shape == (50, 65, 3) and preview.dtype == np.uint8
+    assert tuple(preview[25, 10]) == (200, 0, 0) and tuple(preview[25, 60]) == (0, 200, 0)
+
+
+def test_inputs_the_band_mapping_does_not_fit_are_skipped_at_planning(tmp_path):
+    write_geotiff(tmp_path / "two_bands.tif", np.zeros((2, 80, 80), np.uint8))
+    write_geotiff(tmp_path / "four_bands.tif", np.zeros((4, 80, 80), np.uint8), photometric="minisblack")
+    model = colour_model(raster=RasterSettings(bands=(4, 3, 2)))
+    result = label(model, [tmp_path], tile=32)
+    assert {Path(r.path).name for r in result.rows} == {"four_bands.tif"}
+    (skipped,) = result.skipped_files
+    assert skipped.path.endswith("two_bands.tif") and "band" in skipped.reason

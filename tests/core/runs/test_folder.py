@@ -1,0 +1,292 @@
+"""Run folders: create, open (id, prefix, name, path), metrics CSV that survives a kill, results."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from scl_desktop.core.data.manifest import DatasetManifest, ImageItem, SplitManifest
+from scl_desktop.core.errors import CheckpointError, ConfigError
+from scl_desktop.core.metrics import evaluate
+from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.runs.index import Registry
+
+CLASSES = ("field", "forest", "river")
+ROLES = {"field": "majority", "forest": "majority", "river": "minority"}
+
+
+def make_split(source: str = "/data/tiny", n_per_class: int = 4) -> SplitManifest:
+    """A small in-memory split: per class, half train, half test (files need not exist)."""
+    items = tuple(
+        ImageItem(path=f"{source}/{c}/{i}.png", label=c, size_bytes=1, mtime_ns=0, sha256=f"{c}{i}",
+                  width=16, height=16, bands=3, dtype="uint8")
+        for c in CLASSES for i in range(n_per_class)
+    )
+    dataset = DatasetManifest(source=source, classes=CLASSES, items=items, size=16)
+    train = tuple(i for i in range(len(items)) if i % n_per_class < n_per_class // 2)
+    test = tuple(i for i in range(len(items)) if i not in train)
+    return SplitManifest(dataset=dataset, protocol="ci", seed=0, config={}, roles=ROLES, train=train, val=(), test=test)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCL_HOME", str(tmp_path))
+    return tmp_path
+
+
+def some_evaluation(right: int = 5):
+    y_true = [0, 0, 1, 1, 2, 2]
+    y_pred = y_true[:right] + [(y + 1) % 3 for y in y_true[right:]]
+    return evaluate(y_true, y_pred, CLASSES, ROLES)
+
+
+def test_create_run_writes_a_complete_folder(home):
+    split = make_split()
+    run = runs.create_run("scl", split, {"encoder": {"arch": "resnet18", "epochs": 2}}, seed=7, name="first")
+    assert run.path.parent == home / "data" / "runs"
+    assert run.id.split("-")[2] == "scl" and len(run.id.split("-")[3]) == 4
+    for name in ("run.json", "config.json", "split.json", "environment.json"):
+        assert (run.path / name).is_file()
+    assert run.checkpoint_dir.is_dir()
+    assert run.status == "running" and run.seed == 7 and run.kind == "scl" and run.name == "first"
+    assert run.config == {"encoder": {"arch": "resnet18", "epochs": 2}}
+    assert run.split.to_json() == split.to_json()
+    env = run.environment
+    assert env["versions"]["torch"] and env["versions"]["scl_desktop"] and env["seed"] == 7
+    run.update_environment(device={"device": "cpu"})
+    assert run.environment["device"] == {"device": "cpu"}
+    row = Registry().get(run.id)
+    assert row is not None and row.arch == "resnet18" and row.source == "/data/tiny" and row.n_classes == 3
+
+
+def test_bad_kind_and_status(home):
+    with pytest.raises(ConfigError):
+        runs.create_run("other", make_split(), {}, seed=0)
+    run = runs.create_run("baseline", make_split(), {}, seed=0)
+    with pytest.raises(ConfigError):
+        run.set_status("finished")
+    run.set_status("failed", "loss became NaN")
+    again = runs.open_run(run.id)
+    assert again.status == "failed" and again.message == "loss became NaN"
+    assert Registry().get(run.id).status == "failed"
+
+
+def test_open_run_by_id_prefix_fragment_name_and_path(home):
+    a = runs.create_run("scl", make_split(), {}, seed=0, name="alpha")
+    b = runs.create_run("baseline", make_split(), {}, seed=0)
+    assert runs.open_run(a.id).path == a.path
+    assert runs.open_run(str(a.path)).id == a.id
+    assert runs.open_run(a.id[:-1]).id == a.id or a.id[:-1] == b.id[:-1]
+    assert runs.open_run("baseline").id == b.id  # unique fragment
+    assert runs.open_run("alpha").id == a.id  # name
+    with pytest.raises(CheckpointError, match="2 runs match"):
+        runs.open_run(a.id[:8])  # the date: both runs
+    with pytest.raises(CheckpointError, match="No run matches"):
+        runs.open_run("nothing-like-this")
+    with pytest.raises(CheckpointError, match="not a run folder"):
+        runs.open_run(str(home))
+    with pytest.raises(CheckpointError, match="no run folder"):
+        runs.open_run(str(home / "missing" / "x"))
+
+
+def test_damaged_run_record(home):
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    (run.path / "run.json").write_text("{broken")
+    with pytest.raises(CheckpointError, match="damaged"):
+        runs.open_run(str(run.path))
+    (run.path / "run.json").write_text(json.dumps({"type": "scl-run", "id": run.id}))
+    (run.path / "split.json").write_text("[]")
+    with pytest.raises(CheckpointError):
+        _ = runs.open_run(str(run.path)).split
+
+
+def test_metrics_csv_append_read_and_new_columns(home):
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    assert run.read_metrics("encoder") == []
+    run.append_metrics("encoder", {"epoch": 1, "loss": 2.5, "lr": 0.5})
+    run.append_metrics("encoder", {"epoch": 2, "loss": 2.25, "lr": 0.25})
+    run.append_metrics("encoder", {"epoch": 3, "loss": 2.0, "lr": 0.1, "overall": 50.0})
+    rows = run.read_metrics("encoder")
+    assert rows == [{"epoch": 1, "loss": 2.5, "lr": 0.5, "overall": None},
+                    {"epoch": 2, "loss": 2.25, "lr": 0.25, "overall": None},
+                    {"epoch": 3, "loss": 2.0, "lr": 0.1, "overall": 50.0}]
+    assert run.metrics_stages() == ["encoder"]
+    with pytest.raises(ConfigError):
+        run.append_metrics("../evil", {"epoch": 1})
+
+
+def test_metrics_truncate_for_resume(home):
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    for epoch in range(1, 6):
+        run.append_metrics("encoder", {"epoch": epoch, "loss": 1.0 / epoch})
+    assert run.truncate_metrics("encoder", after_epoch=3) == 2
+    assert [r["epoch"] for r in run.read_metrics("encoder")] == [1, 2, 3]
+    assert run.truncate_metrics("encoder", after_epoch=3) == 0
+    assert run.truncate_metrics("absent", after_epoch=0) == 0
+    run.append_metrics("encoder", {"epoch": 4, "loss": 0.2})
+    assert [r["epoch"] for r in run.read_metrics("encoder")] == [1, 2, 3, 4]
+
+
+KILLER = """
+import os, sys
+from scl_desktop.core.runs.folder import open_run
+run = open_run(sys.argv[1])
+for epoch in range(1, 4):
+    run.append_metrics("encoder", {"epoch": epoch, "loss": 1.0})
+with open(run.metrics_path("encoder"), "a") as fh:  # a row torn by the kill
+    fh.write("4,0.9")
+    fh.flush()
+os.kill(os.getpid(), 9)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
+def test_metrics_survive_a_kill(home):
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    proc = subprocess.run([sys.executable, "-c", KILLER, str(run.path)], capture_output=True, timeout=120,
+                          env={**os.environ, "SCL_HOME": str(home)})
+    assert proc.returncode == -9, proc.stderr
+    assert [r["epoch"] for r in run.read_metrics("encoder")] == [1, 2, 3]  # torn line ignored
+    run.append_metrics("encoder", {"epoch": 4, "loss": 0.5})
+    assert [r["epoch"] for r in run.read_metrics("encoder")] == [1, 2, 3, 4]
+    assert run.metrics_path("encoder").read_text().count("\n") == 5
+
+
+def test_save_and_read_results(home):
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    assert run.methods() == [] and run.results() == {}
+    ev_cb, ev_ce = some_evaluation(6), some_evaluation(4)
+    run.save_result("SCL-CB", ev_cb, extra={"balance": "cb"})
+    run.save_result("SCL-CE", ev_ce)
+    assert run.methods() == ["SCL-CE", "SCL-CB"]  # paper order
+    assert run.evaluation("SCL-CB") == ev_cb
+    assert run.results()["SCL-CE"]["overall"] == ev_ce.overall
+    assert run.result_extra("SCL-CB") == {"balance": "cb"} and run.result_extra("SCL-CE") == {}
+    for name in ("evaluation.json", "per_class.csv", "confusion.csv"):
+        assert (run.results_dir / "SCL-CB" / name).is_file()
+    rows = run.result_rows()
+    assert rows[1]["method"] == "SCL-CB" and rows[1]["run"] == run.id and rows[1]["overall"] == 100.0
+    assert rows[1]["per_class"] == {"field": 100.0, "forest": 100.0, "river": 100.0}
+    assert Registry().get(run.id).results["SCL-CB"]["minority"] == 100.0
+    runs.open_run(run.id).save_result("SCL-CSCE", ev_ce)  # another Run object (another process) ...
+    run.save_result("SCL-CE", ev_cb)  # ... and this stale one: neither loses the other's result
+    assert set(Registry().get(run.id).results) == {"SCL-CE", "SCL-CB", "SCL-CSCE"}
+    assert set(run.record["results"]) == {"SCL-CE", "SCL-CB", "SCL-CSCE"}
+    with pytest.raises(CheckpointError, match="no result"):
+        run.evaluation("Plain")
+    with pytest.raises(ConfigError):
+        run.save_result("a/b", ev_cb)
+
+
+def test_delete_run(home):
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    runs.delete_run(run.id)
+    assert not run.path.exists()
+    assert Registry().get(run.id) is None
+
+
+def test_delete_refuses_a_run_another_live_process_is_training(home):
+    # Regression: deleting a run under training let the trainer's next checkpoint / status write recreate a
+    # partial folder (no config or split) that then showed up as a damaged run.
+    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run._save_record(pid=os.getppid())  # as if the parent process were training it
+    with pytest.raises(ConfigError, match="still being trained"):
+        runs.delete_run(run.id)
+    assert run.path.exists()
+    run._save_record(pid=2**22 + 12345)  # a process that no longer exists: "interrupted", deletable
+    runs.delete_run(run.id)
+    assert not run.path.exists()
+
+
+# --- CLI: scl runs ..., scl evaluate ----------------------------------------------------------
+
+def two_runs():
+    a = runs.create_run("scl", make_split(), {"encoder": {"arch": "resnet18"}}, seed=0, name="mine")
+    a.append_metrics("encoder", {"epoch": 1, "loss": 3.0})
+    a.save_result("SCL-CB", some_evaluation(6))
+    a.save_result("SCL-CE", some_evaluation(4))
+    a.set_status("done")
+    b = runs.create_run("baseline", make_split(), {"arch": "resnet18"}, seed=0)
+    b.save_result("Plain", some_evaluation(3))
+    b.set_status("done")
+    return a, b
+
+
+def test_cli_runs_list_show_compare(home, capsys):
+    from scl_desktop.cli import main
+
+    assert main(["runs", "list"]) == 0
+    assert "No runs yet" in capsys.readouterr().out
+    a, b = two_runs()
+    assert main(["runs", "list"]) == 0
+    out = capsys.readouterr().out
+    assert a.id in out and b.id in out and "SCL-CB 100.0/100.0/100.0" in out
+    assert main(["runs", "list", "--json"]) == 0
+    assert {r["id"] for r in json.loads(capsys.readouterr().out)["runs"]} == {a.id, b.id}
+    assert main(["runs", "show", "mine"]) == 0
+    out = capsys.readouterr().out
+    assert a.id in out and "river" in out and "minority" in out and "encoder: 1 rows" in out
+    assert main(["runs", "show", str(a.path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["run"]["id"] == a.id and shown["metrics"]["encoder"][0]["loss"] == 3.0
+    assert main(["runs", "compare", a.id, b.id]) == 0
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith(("20",))]
+    assert [line.split()[1] for line in lines] == ["SCL-CE", "SCL-CB", "Plain"]
+    assert "different test sets" not in out
+
+
+def test_cli_evaluate_json(home, capsys):
+    from scl_desktop.cli import main
+
+    a, b = two_runs()
+    assert main(["evaluate", a.id, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    cb = {r["method"]: r for r in data["results"]}["SCL-CB"]
+    assert cb["run"] == a.id and runs.open_run(cb["run"]).id == a.id
+    assert (cb["majority"], cb["minority"], cb["overall"]) == (100.0, 100.0, 100.0)
+    assert cb["per_class"] == {"field": 100.0, "forest": 100.0, "river": 100.0}
+    assert main(["evaluate", a.id, b.id, "--json", "--method", "Plain"]) == 0
+    assert [r["method"] for r in json.loads(capsys.readouterr().out)["results"]] == ["Plain"]
+    assert main(["evaluate", str(b.path)]) == 0
+    out = capsys.readouterr().out
+    assert "Plain" in out and "minority %" in out and "river" in out
+    assert main(["evaluate", "no-such-run"]) == 2
+    assert "No run matches" in capsys.readouterr().err
+
+
+def test_cli_evaluate_recompute_uses_the_trainer_hook(home, capsys, monkeypatch):
+    from scl_desktop.cli import main
+    from scl_desktop.core.events import Log
+    from scl_desktop.core.training import classifier as fit_classifier
+
+    a, _ = two_runs()
+    calls = []
+
+    def evaluate_run(run, method):
+        calls.append((run.id, method))
+        yield Log(f"re-evaluating {method}")
+        return some_evaluation(0)
+
+    monkeypatch.setattr(fit_classifier, "evaluate_run", evaluate_run, raising=False)
+    assert main(["evaluate", a.id, "--recompute", "--method", "SCL-CB", "--json"]) == 0
+    assert calls == [(a.id, "SCL-CB")]
+    assert json.loads(capsys.readouterr().out)["results"][0]["overall"] == 0.0
+    assert runs.open_run(a.id).evaluation("SCL-CB").overall == 0.0
+
+
+def test_cli_delete(home, capsys):
+    from scl_desktop.cli import main
+
+    a, b = two_runs()
+    assert main(["runs", "delete", a.id]) == 2  # no terminal to confirm on
+    assert "--yes" in capsys.readouterr().err and a.path.exists()
+    assert main(["runs", "delete", a.id, "--yes"]) == 0
+    assert not a.path.exists() and b.path.exists()
+    capsys.readouterr()
+    assert main(["runs", "list", "--json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)["runs"]] == [b.id]

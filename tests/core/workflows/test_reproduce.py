@@ -1,0 +1,177 @@
+"""`scl reproduce` on a generated 4-class dataset with the tiny model: every row, shared work, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from scl_desktop.cli import main
+from scl_desktop.core.atomic import read_json
+from scl_desktop.core.errors import Cancelled, ConfigError
+from scl_desktop.core.events import CancelToken, Progress, drive
+from scl_desktop.core.workflows import reproduce as repro
+from scl_desktop.core.workflows.reproduce import (
+    REPORT_FILE,
+    RESULTS_FILE,
+    STATE_FILE,
+    TABLE_ROWS,
+    ReproduceConfig,
+    plan_cells,
+    reproduce,
+)
+from tests.core.training.test_encoder import tiny_split
+
+TINY = dict(seeds=(0, 1), s_values=(2,), majority=2, major_count=8, test_per_class=4, arch="tiny", image_size=16,
+            epochs=1, classifier_epochs=1, device="cpu")
+CLI_TINY = ["--seeds", "0,1", "--s", "2", "--majority", "2", "--major-count", "8", "--test-per-class", "4",
+            "--arch", "tiny", "--image-size", "16", "--epochs", "1", "--classifier-epochs", "1", "--device", "cpu"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; put torch's setting back afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("repro_data")
+    tiny_split(root)
+    return root / "images"
+
+
+@pytest.fixture(scope="module")
+def full(images: Path, tmp_path_factory: pytest.TempPathFactory):
+    """All three tables, two seeds, one s: (config, result, events)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = ReproduceConfig(source=images, out=tmp_path_factory.mktemp("repro_out"), **TINY)
+        events: list = []
+        return config, drive(reproduce(config), events.append), events
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_plan_shares_work_between_tables():
+    cells = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,)))
+    keys = [c.key for c in cells]
+    assert len(keys) == len(set(keys)) == 9  # Plain, SCL-CE/CB/CSCE, 3 augmentation and 2 stage-1 variants
+    assert "s10/seed0/scl/SCL-CB" in keys  # Table 1 SCL-CB = Table 2 +RF+RR+RCD = Table 3 SCL
+    assert {c.job for c in cells} == set(repro.JOBS)
+    csce = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(2, 3),
+                                      ablation_balance="csce"))
+    assert {c.method for c in csce} == {"SCL-CSCE"}
+
+
+def test_bad_options_say_what_to_do():
+    with pytest.raises(ConfigError, match="1, 2, 3"):
+        ReproduceConfig(source="x", out="y", tables=(4,))
+    with pytest.raises(ConfigError, match="--s"):
+        ReproduceConfig(source="x", out="y", s_values=(0,))
+
+
+def test_report_has_every_row_and_the_raw_results(full):
+    config, result, _ = full
+    assert result.cells_done == result.cells_total == 18 and not result.failed
+    report = result.report.read_text(encoding="utf-8")
+    for t, rows in TABLE_ROWS.items():
+        assert f"{repro.TABLE_TITLES[t]}, s = 2" in report
+        for label, _, _ in rows:
+            assert f"| {label} | " in report, label
+    assert "n/a (AID/NWPU only)" in report and "AID and NWPU-RESISC45" in report
+    assert "tiny, 16 px views" in report and "Device: cpu" in report
+    assert "Minority accuracy over Plain" in report
+    data = read_json(result.results)
+    assert len(data["rows"]) == sum(len(r) for r in TABLE_ROWS.values())
+    assert all(r["majority"]["n"] == 2 and r["majority"]["std"] is not None for r in data["rows"])
+    assert len(data["cells"]) == 18 and all(c["per_class"] and c["run"] for c in data["cells"])
+    # Table 1's SCL-CB, Table 2's full-policy row and Table 3's SCL row are one result
+    shared = [r for r in data["rows"] if r["job"] == "scl" and r["method"] == "SCL-CB"]
+    assert len(shared) == 3 and len({json.dumps(r["minority"]) for r in shared}) == 1
+
+
+def test_one_training_per_job(full):
+    config, _, _ = full
+    state = read_json(Path(config.out) / STATE_FILE)
+    assert len(state["jobs"]) == 2 * len(repro.JOBS)  # 7 runs per seed, the SCL encoder trained once
+    scl_runs = {c["run"] for c in state["cells"].values() if c["job"] == "scl" and c["seed"] == 0}
+    assert len(scl_runs) == 1
+
+
+def test_rerun_skips_finished_cells(full, monkeypatch):
+    config, first, _ = full
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a finished cell was computed again")
+
+    for name in ("train_encoder", "train_baseline", "fit_classifier"):
+        monkeypatch.setattr(repro, name, no_training)
+    result = drive(reproduce(config))
+    assert result.skipped == result.cells_done == first.cells_total
+
+
+def test_lost_cells_are_recomputed_from_the_finished_encoder(full, monkeypatch):
+    config, _, _ = full
+    path = Path(config.out) / STATE_FILE
+    state = read_json(path)
+    lost = [k for k in state["cells"] if k.startswith("s2/seed1/scl/")]
+    for key in lost:
+        del state["cells"][key]
+    path.write_text(json.dumps(state))
+    monkeypatch.setattr(repro, "train_encoder", lambda *a, **k: pytest.fail("the finished encoder was retrained"))
+    fitted = []
+    real_fit = repro.fit_classifier
+
+    def counting_fit(run, classifier, cancel=None):
+        fitted.append(classifier.balance)
+        return real_fit(run, classifier, cancel)
+
+    monkeypatch.setattr(repro, "fit_classifier", counting_fit)
+    result = drive(reproduce(config))
+    assert sorted(fitted) == ["cb", "csce", "none"] and len(lost) == 3
+    assert result.cells_done == result.cells_total and result.skipped == result.cells_total - 3
+
+
+def test_other_settings_in_the_same_folder_are_refused(full):
+    config, _, _ = full
+    other = ReproduceConfig(**{**config.__dict__, "epochs": 2})
+    with pytest.raises(ConfigError, match="other settings"):
+        drive(reproduce(other))
+
+
+def test_cli_continues_a_finished_folder_and_prints_json(full, capsys):
+    config, _, _ = full
+    code = main(["reproduce", str(config.source), "--out", str(config.out), *CLI_TINY, "--json", "--quiet"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["cells_finished"] == printed["cells_total"] == printed["cells_skipped"] == 18
+    report = (Path(config.out) / REPORT_FILE).read_text(encoding="utf-8")
+    assert "Command: `scl reproduce " in report and "--epochs 1" in report and "--seeds 0,1" in report
+    assert (Path(config.out) / RESULTS_FILE).is_file()
+
+
+def test_cancel_mid_training_then_resume_from_the_checkpoint(images, tmp_path):
+    config = ReproduceConfig(source=images, out=tmp_path, **{**TINY, "seeds": (0,), "epochs": 2}, tables=(1,))
+    token = CancelToken()
+
+    def cancel_in_stage1(event):
+        if isinstance(event, Progress) and event.task.startswith("Stage 1"):
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        drive(reproduce(config, cancel=token), cancel_in_stage1)
+    state = read_json(tmp_path / STATE_FILE)
+    assert set(state["cells"]) == {"s2/seed0/plain/Plain"}
+    stopped = state["jobs"]["s2/seed0/scl"]["run"]
+    result = drive(reproduce(config))
+    assert result.cells_done == result.cells_total == 4
+    state = read_json(tmp_path / STATE_FILE)
+    assert state["jobs"]["s2/seed0/scl"]["run"] == stopped  # resumed, not started again
+    assert {c["run"] for k, c in state["cells"].items() if "/scl/" in k} == {stopped}
