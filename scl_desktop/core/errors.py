@@ -40,4 +40,13 @@ class DiskFullError(SclError):
 
 
 class Cancelled(SclError):
-    """A long step was cancelled by the user; work done so far was kept."""
+    """A long step was cancelled by the user; work done so far was kept.
+
+    The one cancellation contract of the engine: every long step raises ``Cancelled`` when its
+    cancel token is set, carrying in ``kept`` what it kept (the run with its checkpoint, a
+    partial labelling result, ...) or None. Front ends handle it in one place: the CLI exits 130.
+    """
+
+    def __init__(self, what: str, hint: str = "", kept: object = None) -> None:
+        super().__init__(what, hint)
+        self.kept = kept
