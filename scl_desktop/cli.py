@@ -1,7 +1,8 @@
 """`scl`: the headless command line over the same engine the desktop app uses.
 
 Each command group lives in a module of ``scl_desktop.commands`` with a ``register(subparsers)``
-function; every such module is registered. Errors from the engine are printed as one clear message and exit with status 2.
+function; every such module is registered. Errors from the engine are printed as one clear message and exit with status 2; a
+cancelled step (Ctrl-C) exits with 130 whatever the command.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scl` console script."""
     configure_process()
-    from scl_desktop.core.errors import SclError
+    from scl_desktop.core.errors import Cancelled, SclError
     from scl_desktop.logging_setup import setup_logging
 
     parser = build_parser()
@@ -41,6 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("scl")
     try:
         return int(args.func(args) or 0)
+    except Cancelled as exc:  # every command: Ctrl-C / cancel stops cleanly, keeps the work, exits 130
+        logging.getLogger("scl").info("%s cancelled: %s", args.command, exc)
+        print(f"cancelled: {exc}", file=sys.stderr)
+        return 130
     except SclError as exc:
         logging.getLogger("scl").info("%s failed: %s", args.command, exc)
         print(f"error: {exc}", file=sys.stderr)

@@ -70,7 +70,7 @@ def label_child(scene: Path, out: Path, tile: int, arch: str, batch_size: int) -
     from scl_desktop.core.labelling.label import LabelConfig, LabelModel, label_with_model
     from scl_desktop.core.labelling.tiling import TilingConfig
     from scl_desktop.core.model.networks import LinearClassifier, build_encoder
-    from scl_desktop.core.training.classifier import Predictor
+    from scl_desktop.core.model.predictor import Predictor
 
     torch.manual_seed(0)
     encoder, dim = build_encoder(arch)

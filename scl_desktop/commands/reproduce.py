@@ -99,7 +99,6 @@ def command_line(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the reproduction and print where the report is."""
     from scl_desktop.core.atomic import read_json
-    from scl_desktop.core.errors import Cancelled
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.workflows.reproduce import ReproduceConfig, reproduce
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
@@ -112,12 +111,8 @@ def run(args: argparse.Namespace) -> int:
         ablation_balance=args.ablation_balance, command=command_line(args))
     printer, out = printer_for(args)
     token = CancelToken()
-    try:
-        with ctrl_c_cancels(token, out):
-            result = drive(reproduce(config, cancel=token), printer)
-    except Cancelled as exc:
-        out(f"{exc.what} Finished cells are kept in {args.out}; run the same command again to continue.")
-        return 130
+    with ctrl_c_cancels(token, out):
+        result = drive(reproduce(config, cancel=token), printer)
     if args.json:
         print_json({"report": str(result.report), "results": str(result.results), "state": str(result.state),
                     "cells_finished": result.cells_done, "cells_total": result.cells_total,

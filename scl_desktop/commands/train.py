@@ -221,20 +221,21 @@ def run_train(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"run": run.id, "path": str(run.path), "status": run.status,
                     "epochs": rows[-1]["epoch"] if rows else 0, "loss": rows[-1]["loss"] if rows else None})
-    return 130 if run.status == "cancelled" else 0
+    return 0
 
 
 def run_fit(args: argparse.Namespace) -> int:
     """`scl fit`: stage 2 with one or all balance strategies."""
     from scl_desktop.core.events import CancelToken, drive
+    from scl_desktop.core.methods import BALANCES, method_for
     from scl_desktop.core.runs.folder import open_run
-    from scl_desktop.core.training.classifier import SCL_METHODS, fit_classifier
+    from scl_desktop.core.training.classifier import fit_classifier
     from scl_desktop.core.training.config import ClassifierConfig
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     printer, out = printer_for(args)
     run = open_run(args.run)
-    balances = ("cb", "csce", "none") if args.balance == "all" else (args.balance,)
+    balances = BALANCES if args.balance == "all" else (args.balance,)
     token = CancelToken()
     with ctrl_c_cancels(token, out):
         for balance in balances:
@@ -242,7 +243,7 @@ def run_fit(args: argparse.Namespace) -> int:
             config = ClassifierConfig(**_given(args, ClassifierConfig))
             drive(fit_classifier(run, config, cancel=token), printer)
     if args.json:
-        fitted = {SCL_METHODS[b] for b in balances}
+        fitted = {method_for("scl", b).name for b in balances}
         print_json({"results": [row for row in run.result_rows() if row["method"] in fitted]})
     return 0
 

@@ -358,3 +358,33 @@ def device_summary(device: torch.device) -> dict[str, Any]:
     else:
         info.update(name="Apple MPS")
     return info
+
+
+def configure_backends(device: torch.device) -> None:
+    """Let cuDNN pick the fastest convolution algorithms and allow TF32 matmuls on CUDA."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+
+
+def prepare_model(model: torch.nn.Module, device: torch.device, channels_last: bool) -> torch.nn.Module:
+    """Move ``model`` to ``device`` (channels_last memory format on CUDA when asked); returns it."""
+    model.to(device)
+    if channels_last and device.type == "cuda":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
+def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy a CPU batch to ``device``; through pinned memory and without waiting on CUDA."""
+    if device.type == "cuda":
+        return batch.pin_memory().to(device, non_blocking=True)
+    return batch.to(device)
+
+
+def as_channels_last(x: torch.Tensor, enabled: bool) -> torch.Tensor:
+    """``x`` in channels_last memory format when ``enabled`` and on CUDA."""
+    if enabled and x.is_cuda:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x

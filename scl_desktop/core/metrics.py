@@ -212,3 +212,17 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str
         confusion=tuple(tuple(int(x) for x in row) for row in confusion),
     )
 
+
+def epoch_fields(evaluation: Evaluation) -> dict[str, Any]:
+    """The accuracy fields of an ``EpochMetrics`` event taken from an ``Evaluation``."""
+    return {"per_class": dict(evaluation.per_class), "roles": dict(evaluation.roles),
+            "majority": evaluation.majority, "minority": evaluation.minority, "overall": evaluation.overall}
+
+
+def result_line(method: str, evaluation: Evaluation) -> str:
+    """One line with a method's Table-1 numbers (majority, minority, overall accuracy)."""
+    def pct(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1f}%"
+
+    return (f"{method}: majority {pct(evaluation.majority)}, minority {pct(evaluation.minority)}, "
+            f"overall {pct(evaluation.overall)} on {evaluation.n} test images.")

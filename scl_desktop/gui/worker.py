@@ -45,16 +45,13 @@ class _StepWorker(QObject):
                     result = stop.value
                     break
                 self.event.emit(event)
-        except Cancelled:
-            self.cancelled.emit(None)
+        except Cancelled as exc:
+            self.cancelled.emit(exc.kept)  # the step stopped cleanly; what it kept (or None)
             return
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, none may kill the app
             self.failed.emit(exc, traceback.format_exc())
             return
-        if self._token.cancelled:
-            self.cancelled.emit(result)  # the step stopped cleanly and returned what it kept
-        else:
-            self.finished.emit(result)
+        self.finished.emit(result)
 
 
 class Task(QObject):

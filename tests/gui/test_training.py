@@ -89,7 +89,6 @@ def test_demo_drop_two_stages_baseline_and_evaluation(qtbot, window) -> None:  #
 
 def test_cancel_keeps_checkpoint_then_resume_finishes(qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
     from scl_desktop.core.events import EpochMetrics
-    from scl_desktop.core.training.encoder import checkpoint_path
 
     import_tiny(qtbot, window, tiny_dataset)
     tiny_encoder(window, epochs=40, batch=8)
@@ -106,7 +105,7 @@ def test_cancel_keeps_checkpoint_then_resume_finishes(qtbot, window, tiny_datase
     run = window.session.run
     assert run is not None and run.status == "cancelled", "a cancelled run must be kept and marked"
     assert len(epochs_seen) < 40, "cancel did not stop training"
-    assert checkpoint_path(run).is_file(), "cancel must keep a checkpoint"
+    assert run.checkpoint_file.is_file(), "cancel must keep a checkpoint"
     assert page.controls.resume_button.isEnabled()
     assert "cancelled" in page.controls.progress.status.text().lower()
 

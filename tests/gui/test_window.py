@@ -18,7 +18,6 @@ from tests.gui.conftest import drop_paths, import_tiny, no_errors, tiny_encoder,
 
 def test_close_during_training_asks_then_cancels_and_keeps_checkpoint(qtbot, tiny_dataset: Path,
                                                                        monkeypatch) -> None:  # noqa: ANN001
-    from scl_desktop.core.training.encoder import checkpoint_path
     from scl_desktop.gui import dialogs
     from scl_desktop.gui.app import create_main_window
 
@@ -43,7 +42,7 @@ def test_close_during_training_asks_then_cancels_and_keeps_checkpoint(qtbot, tin
     assert not win.session.busy
     run = win.session.run
     assert run is not None and run.status == "cancelled"
-    assert checkpoint_path(run).is_file()
+    assert run.checkpoint_file.is_file()
     assert len(epochs) < 200
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from scl_desktop.core.errors import DatasetError
+from scl_desktop.core.errors import Cancelled, DatasetError
 from scl_desktop.core.events import CancelToken, Log, Progress
 from scl_desktop.gui.worker import Task
 
@@ -37,7 +37,7 @@ def counting(n: int, token: CancelToken, fail_at: int | None = None, clean_stop:
     worker_thread = threading.get_ident()
     for i in range(n):
         if clean_stop and token.cancelled:
-            return "kept"
+            raise Cancelled("Counting was cancelled.", kept="kept")  # the contract: Cancelled carries what it kept
         token.raise_if_cancelled("Counting")
         if fail_at == i:
             raise DatasetError("Broken on purpose.", "Fix it.")

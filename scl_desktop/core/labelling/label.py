@@ -301,8 +301,8 @@ def best_method(run: Any) -> str:
 
 def load_label_model(run: Any, method: str | None = None, device: torch.device | str = "cpu") -> LabelModel:
     """The model of ``method`` (``None``: :func:`best_method`) of ``run`` (a ``runs.Run``, id or folder)."""
+    from scl_desktop.core.model.predictor import load_predictor
     from scl_desktop.core.runs import folder as runs
-    from scl_desktop.core.training.classifier import load_predictor
 
     if not isinstance(run, runs.Run):
         run = runs.open_run(run)
@@ -555,7 +555,7 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
                      device: torch.device | str | None = None) -> Generator[Event, None, LabelResult]:
     """Label ``paths`` with an already loaded ``model`` (see :func:`label_inputs`)."""
     from scl_desktop.core import devices
-    from scl_desktop.core.training.loop import configure_backends, prepare_model, to_device
+    from scl_desktop.core.devices import configure_backends, prepare_model, to_device
 
     config = config or LabelConfig()
     config.validate()

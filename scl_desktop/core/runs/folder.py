@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from scl_desktop.core.atomic import read_json, write_json, write_text
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
+from scl_desktop.core.methods import METHOD_NAMES
 from scl_desktop.core.metrics import EVALUATION_FILE, Evaluation
 from scl_desktop.core.paths import runs_dir
 from scl_desktop.core.runs.index import (
@@ -53,11 +54,11 @@ if TYPE_CHECKING:
 
 RUN_KINDS = ("scl", "baseline")
 STATUSES = ("running", "done", "cancelled", "failed")
-METHODS = ("Plain", "Plain-CB", "Plain-CSCE", "SCL-CE", "SCL-CB", "SCL-CSCE")
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
 ENVIRONMENT_FILE = "environment.json"
 CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FILE = "last.pt"
 RESULTS_DIR = "results"
 EXTRA_FILE = "extra.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
@@ -257,6 +258,15 @@ class Run:
         return path
 
     @property
+    def checkpoint_file(self) -> Path:
+        """The run's resumable checkpoint: stage 1's encoder or the baseline's model, with optimizer and RNG state."""
+        return self.checkpoint_dir / CHECKPOINT_FILE
+
+    def classifier_file(self, balance: str) -> Path:
+        """Where stage 2 stores the classifier of one balance strategy."""
+        return self.checkpoint_dir / f"classifier_{balance}.pt"
+
+    @property
     def results_dir(self) -> Path:
         return self.path / RESULTS_DIR
 
@@ -340,7 +350,7 @@ class Run:
         if not self.results_dir.is_dir():
             return []
         found = [p.name for p in self.results_dir.iterdir() if (p / EVALUATION_FILE).is_file()]
-        order = {m: i for i, m in enumerate(METHODS)}
+        order = {m: i for i, m in enumerate(METHOD_NAMES)}
         return sorted(found, key=lambda m: (order.get(m, len(order)), m))
 
     def evaluation(self, method: str) -> Evaluation:

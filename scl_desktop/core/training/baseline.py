@@ -17,25 +17,20 @@ import torch
 
 from scl_desktop.core import metrics
 from scl_desktop.core.data.manifest import SplitManifest
+from scl_desktop.core.devices import prepare_model, to_device
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.methods import method_for
 from scl_desktop.core.model.augment import augment_batch
 from scl_desktop.core.model.losses import ce_loss, class_cost_weights, csce_loss
 from scl_desktop.core.model.networks import LinearClassifier, build_encoder
+from scl_desktop.core.model.predictor import Predictor, evaluate_predictor
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
 from scl_desktop.core.runs import folder as runs
-from scl_desktop.core.training.classifier import (
-    BASELINE_METHODS,
-    Predictor,
-    epoch_fields,
-    eval_part,
-    evaluate_predictor,
-    result_line,
-)
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.core.training.distributed import DistContext
-from scl_desktop.core.training.encoder import checkpoint_path, load_resume, setup_device, training_data
-from scl_desktop.core.training.loop import TrainLoop, make_sgd, maybe_compile, prepare_model, to_device
+from scl_desktop.core.training.loop import TrainLoop
+from scl_desktop.core.training.setup import eval_part, load_resume, make_sgd, maybe_compile, setup_device, training_data
 
 STAGE = "baseline"
 NONFINITE_HINT = (
@@ -61,7 +56,7 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
         yield Log(f"Resuming baseline run {run.id} at epoch {int(state['epoch']) + 1}.")
     if split is None or config is None:
         raise ConfigError("The baseline needs a split and a configuration.", "Pass both, or resume an existing run.")
-    method = BASELINE_METHODS[config.balance]
+    method = method_for("baseline", config.balance).name
 
     device, amp = yield from setup_device(config, DistContext())
     store, items, labels = yield from training_data(split, config, cancel)
@@ -100,14 +95,14 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
         scored.clear()
         scored[epoch] = yield from evaluate_predictor(model, split, store, device, amp, config.batch_size, part=part)
         model.train()
-        return epoch_fields(scored[epoch])
+        return metrics.epoch_fields(scored[epoch])
 
     loop = TrainLoop(
         stage=STAGE, title=f"Baseline ({method})", model=model,
         optimizer=make_sgd(model.parameters(), config.lr, config.momentum, config.weight_decay, device),
         amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
         batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
-        generators={"augment": augment_rng}, checkpoint_path=checkpoint_path(run),
+        generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,
         checkpoint_every=config.checkpoint_every, evaluate=evaluate_epoch, cancel=cancel,
         nonfinite_hint=NONFINITE_HINT, record=lambda row: run.append_metrics(STAGE, row),
         checkpoint_extra={"arch": config.arch, "feature_dim": dim, "classes": list(split.classes),
@@ -125,12 +120,12 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
     if result.status == "cancelled":
         run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}")
         raise Cancelled(f"The {method} baseline was cancelled in epoch {result.epochs_done + 1}.",
-                        f"A checkpoint was saved; continue with `scl baseline --resume {run.id}`.")
+                        f"A checkpoint was saved; continue with `scl baseline --resume {run.id}`.", kept=run)
     if part == "test" and config.epochs in scored:
         evaluation = scored[config.epochs]  # the last epoch was already scored on the test part
     else:
         evaluation = yield from evaluate_predictor(model, split, store, device, amp, config.batch_size, cancel)
     run.save_result(method, evaluation, extra={"stage": STAGE, "config": config.to_json()})
     run.set_status("done")
-    yield Log(result_line(method, evaluation))
+    yield Log(metrics.result_line(method, evaluation))
     return run, evaluation

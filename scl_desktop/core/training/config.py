@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from scl_desktop.core.errors import ConfigError
+from scl_desktop.core.methods import BALANCES
 from scl_desktop.core.model.augment import AugmentConfig
 from scl_desktop.core.model.networks import ARCHS
 
 SAMPLERS = ("instance", "cb")
-BALANCES = ("cb", "csce", "none")
 
 CPU_SCALE: dict[str, Any] = {"arch": "resnet18", "image_size": 64, "epochs": 30, "batch_size": 64}
 """What ``cpu_defaults`` uses instead of the GPU-sized paper defaults (the lr follows the batch size)."""

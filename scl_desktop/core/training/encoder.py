@@ -5,104 +5,37 @@ each step gathers a batch of images chosen by the sampler (instance or class-bal
 it to the device (pinned memory, non-blocking on CUDA), makes two augmented views with the
 batched on-device ``augment_batch`` and computes SupCon (CS-SCL weights when asked) on the
 projections. No per-image PIL work happens during training. The loop itself (schedule, AMP,
-events, checkpoints, resume, non-finite loss check) is ``training_loop.TrainLoop``.
+events, checkpoints, resume, non-finite loss check) is ``training.loop.TrainLoop``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from scl_desktop.core import devices
-from scl_desktop.core.data.cache import DecodedStore, build_store
 from scl_desktop.core.data.manifest import SplitManifest
-from scl_desktop.core.errors import ConfigError, DatasetError
+from scl_desktop.core.devices import prepare_model, to_device
+from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, Event, Log
 from scl_desktop.core.model.augment import augment_batch
-from scl_desktop.core.model.checkpoint import load_checkpoint
 from scl_desktop.core.model.losses import class_cost_weights
 from scl_desktop.core.model.networks import SupConModel
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
 from scl_desktop.core.runs import folder as runs
-from scl_desktop.core.training.config import C, EncoderConfig, ImageModelSettings
+from scl_desktop.core.training.config import EncoderConfig
 from scl_desktop.core.training.distributed import DistContext
-from scl_desktop.core.training.loop import (
-    TrainLoop,
-    configure_backends,
-    make_sgd,
-    maybe_compile,
-    prepare_model,
-    seed_everything,
-    set_threads,
-    to_device,
-)
+from scl_desktop.core.training.loop import TrainLoop
+from scl_desktop.core.training.setup import load_resume, make_sgd, maybe_compile, setup_device, training_data
 
 STAGE = "encoder"
-CHECKPOINT_FILE = "last.pt"
 NONFINITE_HINT = (
     "Likely causes: a learning rate too high for this batch size (try a tenth of it with --lr), a very small "
     "--temperature, images that are blank or hold invalid values (check the import report), or, on an older "
     "GPU, fp16 overflow (try --no-amp)."
 )
-
-
-def checkpoint_path(run: runs.Run) -> Path:
-    """The run's resumable checkpoint (model, optimizer, schedule and RNG state)."""
-    return Path(run.checkpoint_dir) / CHECKPOINT_FILE
-
-
-def training_data(split: SplitManifest, config: ImageModelSettings,
-                  cancel: CancelToken | None) -> Generator[Event, None, tuple[DecodedStore, np.ndarray, np.ndarray]]:
-    """The decoded store of the split's dataset, the training item indices and their class indices."""
-    items = np.asarray(split.train, dtype=np.int64)
-    labels = np.asarray(split.labels("train"), dtype=np.int64)
-    if len(items) < 2 or len(np.unique(labels)) < 2:
-        raise DatasetError(
-            f"The split's training part has {len(items)} image(s) in {len(np.unique(labels))} class(es); "
-            "training needs images of at least two classes.",
-            "Build a split with training images in two or more classes (`scl split`).")
-    store = yield from build_store(split.dataset, config.store_size, cancel)
-    return store, items, labels
-
-
-def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, stage: str,
-                command: str) -> Generator[Event, None, tuple[C, SplitManifest, dict[str, Any]]]:
-    """The stored configuration, split and last checkpoint of ``run``, to resume ``stage`` with.
-
-    ``ConfigError`` without a run or when the run's checkpoint belongs to another trainer
-    (``command`` names the one that continues runs of ``stage``); options given now that differ
-    from the stored ones are ignored with a warning.
-    """
-    if run is None:
-        raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
-    state = load_checkpoint(checkpoint_path(run))
-    if state.get("stage") != stage:
-        raise ConfigError(f"Run {run.id} holds no {stage} checkpoint to resume (it is a {run.kind} run).",
-                          f"`{command} --resume` continues runs started with `{command}`; "
-                          "resume this one with the command that started it.")
-    stored = config_cls.from_json(run.config)
-    if config is not None and config != stored:
-        yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
-    return stored, run.split, state
-
-
-def setup_device(config: ImageModelSettings | Any, dist: DistContext) -> Generator[Event, None, tuple[
-        torch.device, devices.AmpPolicy]]:
-    """Threads, seeds, device (joined to the distributed job, if any) and mixed-precision policy."""
-    set_threads(config.num_threads)
-    seed_everything(config.seed)
-    choice = devices.choose_device(config.device)
-    device = dist.init(choice.device)
-    configure_backends(device)
-    policy = devices.amp_policy(device)
-    if not config.amp:
-        policy = devices.AmpPolicy(False, None, False, "switched off")
-    yield Log(f"Training on {device} ({choice.reason}); mixed precision: {policy.label}.")
-    return device, policy
 
 
 def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run: runs.Run | None = None,
@@ -113,8 +46,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
     A new run (kind "scl", optionally called ``name``) is created unless ``run`` is given. With
     ``resume`` the run's stored configuration and split are used and training continues from its
     last checkpoint exactly where it stopped (same schedule, sampler order and augmentation draws). When ``cancel`` is
-    set, training stops at the next step, saves a checkpoint and the run's status becomes
-    "cancelled". A non-finite loss or an out-of-memory error raises ``TrainingError`` (the
+    set, training stops at the next step, saves a checkpoint, marks the run "cancelled" and raises
+    ``Cancelled`` carrying the run. A non-finite loss or an out-of-memory error raises ``TrainingError`` (the
     last good checkpoint stays on disk) and marks the run "failed".
     """
     dist = DistContext.from_env()
@@ -165,7 +98,7 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
             model.parameters(), config.lr, config.momentum, config.weight_decay, device),
         amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
         batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
-        generators={"augment": augment_rng}, checkpoint_path=checkpoint_path(run),
+        generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,
         checkpoint_every=config.checkpoint_every, cancel=dist.agreed_cancel(cancel),  # all ranks stop at one step
         nonfinite_hint=NONFINITE_HINT,
         checkpoint_extra={"arch": config.arch, "proj_dim": config.proj_dim, "feature_dim": model.feature_dim,
@@ -188,11 +121,10 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
     if result.status == "cancelled":
         if dist.is_main:
             run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}")
-        yield Log(f"Stage 1 cancelled in epoch {result.epochs_done + 1}; checkpoint saved. "
-                  f"Continue with `scl train --resume {run.id}`.", "warning")
-    else:
-        if dist.is_main:
-            run.set_status("done")
-        yield Log(f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f}). "
-                  f"Next: `scl fit {run.id} --balance cb`.")
+        raise Cancelled(f"Stage 1 of run {run.id} was cancelled in epoch {result.epochs_done + 1}; "
+                        "its checkpoint was saved.", f"Continue with `scl train --resume {run.id}`.", kept=run)
+    if dist.is_main:
+        run.set_status("done")
+    yield Log(f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f}). "
+              f"Next: `scl fit {run.id} --balance cb`.")
     return run

@@ -14,9 +14,8 @@ read only at log points (at most a few times per second) and at the end of each 
 from __future__ import annotations
 
 import math
-import random
 import time
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,35 +41,6 @@ class IndexSampler(Protocol):
     def __iter__(self) -> Any: ...
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and torch (CPU and every CUDA device)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def set_threads(num_threads: int | None) -> None:
-    """Use ``num_threads`` CPU threads for torch's intra-op work (``None`` keeps torch's choice)."""
-    if num_threads:
-        torch.set_num_threads(int(num_threads))
-
-
-def configure_backends(device: torch.device) -> None:
-    """Let cuDNN pick the fastest convolution algorithms and allow TF32 matmuls on CUDA."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-
-
-def make_sgd(params: Any, lr: float, momentum: float, weight_decay: float, device: torch.device) -> torch.optim.SGD:
-    """SGD with momentum; the fused CUDA kernel where the device supports it."""
-    kwargs: dict[str, Any] = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
-    if device.type == "cuda":
-        kwargs["fused"] = True
-    return torch.optim.SGD(params, **kwargs)
-
-
 def cosine_lr(base_lr: float, step: int, total_steps: int, warmup_steps: int = 0) -> float:
     """Learning rate at optimisation ``step`` (0-based): linear warm-up, then cosine decay to 0."""
     if warmup_steps > 0 and step < warmup_steps:
@@ -78,60 +48,6 @@ def cosine_lr(base_lr: float, step: int, total_steps: int, warmup_steps: int = 0
     span = max(total_steps - warmup_steps, 1)
     progress = min(max(step - warmup_steps, 0) / span, 1.0)
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * progress))
-
-
-def prepare_model(model: nn.Module, device: torch.device, channels_last: bool) -> nn.Module:
-    """Move ``model`` to ``device`` (channels_last memory format on CUDA when asked); returns it."""
-    model.to(device)
-    if channels_last and device.type == "cuda":
-        model.to(memory_format=torch.channels_last)
-    return model
-
-
-def maybe_compile(fn: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
-    """``torch.compile(fn)`` when ``enabled`` (a module or a bound method), else ``fn`` unchanged.
-
-    Checkpoints keep saving the original module, whose parameters the compiled one shares.
-    """
-    return torch.compile(fn) if enabled else fn
-
-
-def to_device(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Copy a CPU batch to ``device``; through pinned memory and without waiting on CUDA."""
-    if device.type == "cuda":
-        return batch.pin_memory().to(device, non_blocking=True)
-    return batch.to(device)
-
-
-def as_channels_last(x: torch.Tensor, enabled: bool) -> torch.Tensor:
-    """``x`` in channels_last memory format when ``enabled`` and on CUDA."""
-    if enabled and x.is_cuda:
-        return x.contiguous(memory_format=torch.channels_last)
-    return x
-
-
-def batched_apply(fn: Callable[[torch.Tensor], torch.Tensor], load: Callable[[Sequence[int]], torch.Tensor],
-                  positions: Sequence[int], batch_size: int, device: torch.device, task: str,
-                  cancel: CancelToken | None = None, unit: str = "images") -> Generator[Event, None, torch.Tensor]:
-    """Apply ``fn`` to ``positions`` in batches without gradients; return the outputs concatenated (on the CPU).
-
-    ``load(chunk)`` returns the CPU batch for a chunk of positions (e.g. uint8 images from the
-    decoded store). Yields ``Progress`` after each batch; raises ``Cancelled`` when asked to stop
-    and ``TrainingError`` (with a smaller batch size to try) when the device runs out of memory.
-    """
-    meter = RateMeter(total=len(positions))
-    outputs: list[torch.Tensor] = []
-    with torch.no_grad():
-        for start in range(0, len(positions), batch_size):
-            if cancel is not None:
-                cancel.raise_if_cancelled(task)
-            chunk = positions[start:start + batch_size]
-            with devices.oom_guard(batch_size, device, task):
-                outputs.append(fn(to_device(load(chunk), device)).float())
-            yield meter.progress(task, min(start + batch_size, len(positions)), unit=unit)
-    if not outputs:
-        return torch.empty(0)
-    return torch.cat(outputs).cpu()
 
 
 StepFn = Callable[[torch.Tensor], torch.Tensor]

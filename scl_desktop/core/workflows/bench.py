@@ -42,6 +42,7 @@ from torch import nn
 from scl_desktop.core import devices
 from scl_desktop.core.data.cache import DecodedStore
 from scl_desktop.core.data.manifest import RasterSettings
+from scl_desktop.core.devices import as_channels_last, configure_backends, prepare_model, to_device
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, Progress, RateMeter
 from scl_desktop.core.labelling.label import LabelConfig, LabelModel, label_with_model
@@ -49,19 +50,11 @@ from scl_desktop.core.labelling.tiling import TilingConfig
 from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, augment_batch, prepare_eval
 from scl_desktop.core.model.losses import ce_loss, supcon_loss
 from scl_desktop.core.model.networks import ARCHS, LinearClassifier, SupConModel
+from scl_desktop.core.model.predictor import Predictor, batched_apply, freeze
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
-from scl_desktop.core.training.classifier import Predictor, freeze
 from scl_desktop.core.training.config import CPU_SCALE
-from scl_desktop.core.training.loop import (
-    TrainLoop,
-    as_channels_last,
-    batched_apply,
-    configure_backends,
-    make_sgd,
-    maybe_compile,
-    prepare_model,
-    to_device,
-)
+from scl_desktop.core.training.loop import TrainLoop
+from scl_desktop.core.training.setup import make_sgd, maybe_compile
 
 PARTS = ("stage1", "stage2", "label")
 STAGE2_EPOCHS = 100

@@ -29,11 +29,12 @@ from scl_desktop.core.data import demo as demo_data
 from scl_desktop.core.data.importer import ImportConfig, import_dataset
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.data.split import build_split
-from scl_desktop.core.errors import Cancelled, ConfigError
+from scl_desktop.core.errors import ConfigError
 from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.methods import BALANCES, method_for
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.baseline import train_baseline
-from scl_desktop.core.training.classifier import BASELINE_METHODS, SCL_METHODS, fit_classifier
+from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig
 from scl_desktop.core.training.encoder import train_encoder
 
@@ -64,12 +65,12 @@ class PipelineConfig:
     baselines: tuple[str, ...] = ("none",)
 
     def __post_init__(self) -> None:
-        for name, allowed in (("balances", SCL_METHODS), ("baselines", BASELINE_METHODS)):
+        for name in ("balances", "baselines"):
             values = tuple(getattr(self, name))
-            unknown = [v for v in values if v not in allowed]
+            unknown = [v for v in values if v not in BALANCES]
             if unknown or len(set(values)) != len(values):
                 raise ConfigError(f"The pipeline's {name} {list(values)} are not valid.",
-                                  f"List each of {', '.join(allowed)} at most once.")
+                                  f"List each of {', '.join(BALANCES)} at most once.")
             object.__setattr__(self, name, values)
         if not self.balances and not self.baselines:
             raise ConfigError("The pipeline has nothing to train.", "Give at least one balance or baseline.")
@@ -128,11 +129,12 @@ def run_pipeline(split: SplitManifest, config: PipelineConfig, cancel: CancelTok
                  name: str | None = None) -> Generator[Event, None, PipelineResult]:
     """Train and evaluate the two-stage method and the baselines on ``split``; returns a ``PipelineResult``.
 
-    Order: stage 1 (``train_encoder``), stage 2 once per strategy in ``config.balances``
-    (``fit_classifier`` on cached features), then each baseline (``train_baseline``). Every
+    Order: each baseline first (``train_baseline``; Plain is the row the others are read
+    against), then stage 1 (``train_encoder``) and stage 2 once per strategy in
+    ``config.balances`` (``fit_classifier`` on cached features). Every
     result is also saved in its run, so `scl evaluate RUN` shows it later. ``name`` prefixes the
-    names of the runs made. Raises ``Cancelled`` when ``cancel`` is set (work finished so far
-    stays in its runs).
+    names of the runs made. Raises the cancelled step's ``Cancelled`` when ``cancel`` is set
+    (work finished so far stays in its runs).
     """
     seconds: dict[str, float] = {}
     evaluations: dict[str, metrics.Evaluation] = {}
@@ -147,7 +149,7 @@ def run_pipeline(split: SplitManifest, config: PipelineConfig, cancel: CancelTok
         return Log(f"Step {step_no}/{steps}: {what}.")
 
     for balance in config.baselines:  # Plain first: the row the others are read against
-        method = BASELINE_METHODS[balance]
+        method = method_for("baseline", balance).name
         yield announce(f"{method} baseline (end-to-end cross-entropy)")
         start = time.perf_counter()
         run, evaluation = yield from train_baseline(split, config.baseline.replace(balance=balance), cancel=cancel,
@@ -160,11 +162,8 @@ def run_pipeline(split: SplitManifest, config: PipelineConfig, cancel: CancelTok
         start = time.perf_counter()
         scl_run = yield from train_encoder(split, config.encoder, cancel=cancel, name=_run_name(name, "SCL"))
         seconds["stage1"] = time.perf_counter() - start
-        if scl_run.status == "cancelled":
-            raise Cancelled("The pipeline was cancelled during stage 1.",
-                            f"Continue the encoder with `scl train --resume {scl_run.id}`.")
         for balance in config.balances:
-            method = SCL_METHODS[balance]
+            method = method_for("scl", balance).name
             yield announce(f"stage 2, {method} (linear classifier on the frozen encoder)")
             start = time.perf_counter()
             evaluations[method] = yield from fit_classifier(scl_run, config.classifier.replace(balance=balance),

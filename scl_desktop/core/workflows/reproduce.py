@@ -44,13 +44,14 @@ from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
 from scl_desktop.core.data.split import SplitConfig, build_split
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, DatasetError, TrainingError
 from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.methods import method_for, method_named
 from scl_desktop.core.metrics import Evaluation
 from scl_desktop.core.model.augment import AugmentConfig
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BALANCES, BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
-from scl_desktop.core.training.encoder import checkpoint_path, train_encoder
+from scl_desktop.core.training.encoder import train_encoder
 
 STATE_FILE = "state.json"
 REPORT_FILE = "report.md"
@@ -97,8 +98,7 @@ TABLE_TITLES = {1: "Table 1: two-stage method vs. the Plain baseline",
                 2: "Table 2: augmentation ablation (stage 1)",
                 3: "Table 3: re-balancing in the representation stage"}
 
-SCL_METHOD = {"none": "SCL-CE", "cb": "SCL-CB", "csce": "SCL-CSCE"}
-PLAIN_METHOD = "Plain"
+PLAIN_METHOD = method_for("baseline", "none").name
 
 PAPER_DATASETS = "AID and NWPU-RESISC45"
 PAPER_FIGURES: dict[tuple[int, str, int], dict[str, Any]] = {}
@@ -187,7 +187,7 @@ def row_method(job: str, balance: str | None, config: ReproduceConfig) -> str:
     """The stored method name a table row reads (``Plain`` or an SCL-* classifier)."""
     if balance is None:
         return PLAIN_METHOD
-    return SCL_METHOD[config.ablation_balance if balance == ABLATION else balance]
+    return method_for("scl", config.ablation_balance if balance == ABLATION else balance).name
 
 
 def plan_cells(config: ReproduceConfig) -> list[Cell]:
@@ -344,7 +344,8 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
     """Compute every missing cell of the requested tables, then write the report; returns where it went.
 
     The report and the raw results are rewritten after every training job, so a long run shows
-    its progress. ``Cancelled`` is raised when ``cancel`` is set (the state and any checkpoint are kept).
+    its progress. ``Cancelled`` is raised when ``cancel`` is set (the state and any checkpoint are kept;
+    the same call continues from them).
     """
     out = Path(config.out).expanduser()
     out.mkdir(parents=True, exist_ok=True)
@@ -375,6 +376,11 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
                   f"-> {', '.join(c.method for c in job_cells)}{eta}.")
         try:
             yield from _run_job(config, dataset, state, job_cells, choice.device, cancel)
+        except Cancelled as exc:
+            write_outputs()
+            raise Cancelled(f"The reproduction was cancelled ({exc.what})",
+                            f"Finished cells are kept in {out}; run the same command again to continue.",
+                            kept=exc.kept) from exc
         except TrainingError as exc:
             state.failed[job_key] = str(exc)
             state.save()
@@ -382,8 +388,9 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
         write_outputs()
         done_cost += costs[job_key]
         spent = time.perf_counter() - started
-        if cancel is not None:
-            cancel.raise_if_cancelled("The reproduction")
+        if cancel is not None and cancel.cancelled:
+            raise Cancelled("The reproduction was cancelled.",
+                            f"Finished cells are kept in {out}; run the same command again to continue.")
     finished = sum(c.key in state.cells for c in cells)
     yield Log(f"Reproduce: {finished} of {len(cells)} cells finished; report in {out / REPORT_FILE}.")
     return ReproduceResult(out / REPORT_FILE, out / RESULTS_FILE, state.path, finished, len(cells),
@@ -417,10 +424,9 @@ def _run_job(config: ReproduceConfig, dataset: DatasetManifest, state: State, ce
     else:
         run = yield from _encoder_run(state, first.job_key, split,
                                       encoder_config(config, job.name, first.seed, on_cpu), name, device, cancel)
-        balance_of = {m: b for b, m in SCL_METHOD.items()}
         evaluations = {}
         for cell in cells:
-            classifier = classifier_config(config, balance_of[cell.method], cell.seed)
+            classifier = classifier_config(config, method_named(cell.method, "scl").balance, cell.seed)
             evaluations[cell.method] = yield from fit_classifier(run, classifier, cancel)
     for cell in cells:
         state.cells[cell.key] = _cell_record(cell, run, evaluations[cell.method])
@@ -456,7 +462,7 @@ def _encoder_run(state: State, job_key: str, split: SplitManifest, config: Encod
     if run is not None and run.status == "done":
         yield Log(f"Reusing the finished encoder of run {run.id}.")
         return run
-    if run is not None and checkpoint_path(run).is_file():
+    if run is not None and run.checkpoint_file.is_file():
         run = yield from train_encoder(None, None, run=run, resume=True, cancel=cancel)
     else:
         if run is not None:
@@ -464,9 +470,6 @@ def _encoder_run(state: State, job_key: str, split: SplitManifest, config: Encod
         run = runs.create_run("scl", split, config.to_json(), config.seed, name=name, device=device)
         _remember(state, job_key, run)
         run = yield from train_encoder(split, config, run=run, cancel=cancel)
-    if run.status == "cancelled":
-        raise Cancelled("The reproduction was cancelled during stage 1.",
-                        "Run the same command again to continue from the checkpoint.")
     return run
 
 
@@ -477,7 +480,7 @@ def _baseline_run(state: State, job_key: str, split: SplitManifest, config: Base
     if run is not None and run.status == "done" and PLAIN_METHOD in run.methods():
         yield Log(f"Reusing the finished baseline of run {run.id}.")
         return run
-    if run is not None and checkpoint_path(run).is_file():
+    if run is not None and run.checkpoint_file.is_file():
         run, _ = yield from train_baseline(None, None, cancel=cancel, run=run, resume=True)
         return run
     if run is not None:
@@ -548,7 +551,7 @@ def write_report(out: Path, config: ReproduceConfig, state: State, cells: Sequen
     write_json(out / RESULTS_FILE, {
         "format": 1, "command": config.command, "device": device_text, "setting": identity,
         "seeds": list(config.seeds), "s": list(config.s_values), "tables": list(config.tables),
-        "ablation_classifier": SCL_METHOD[config.ablation_balance],
+        "ablation_classifier": method_for("scl", config.ablation_balance).name,
         "cells_finished": len(finished), "cells_total": len(cells),
         "rows": rows, "minority_gain_over_plain": gains, "failed": state.failed, "cells": finished,
     })
@@ -590,7 +593,7 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         f"batch {clf['batch_size']}, lr {clf['lr']:g}.",
         f"* Seeds: {', '.join(map(str, config.seeds))}. Cells show mean ± sample standard deviation over the "
         "seeds (accuracy in %); a count in brackets means fewer seeds have finished.",
-        f"* Tables 2 and 3 score every encoder with the {SCL_METHOD[config.ablation_balance]} classifier.",
+        f"* Tables 2 and 3 score every encoder with the {method_for('scl', config.ablation_balance).name} classifier.",
         f"* Paper column: the paper reports {PAPER_DATASETS}, not this dataset, so no published figure can "
         "stand beside these cells; it shows n/a rather than a number from another dataset.",
         "",

@@ -30,7 +30,8 @@ from scl_desktop.core.labelling.label import (
     load_label_model,
 )
 from scl_desktop.core.labelling.tiling import TilingConfig
-from scl_desktop.core.training.classifier import fit_classifier, load_predictor
+from scl_desktop.core.model.predictor import load_predictor
+from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.encoder import train_encoder
 from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, rgb, write_geotiff, write_image
 from tests.core.training.test_classifier import tiny_classifier_config

@@ -73,7 +73,7 @@ def test_weights_from_a_plain_baseline_checkpoint(tmp_path):
     # Regression: the end-to-end baseline's checkpoint (encoder + "classifier.fc") was rejected as
     # "unexpected classifier.fc.weight" when used as initial weights.
     from scl_desktop.core.model.checkpoint import save_checkpoint
-    from scl_desktop.core.training.classifier import Predictor
+    from scl_desktop.core.model.predictor import Predictor
 
     encoder, dim = build_encoder("tiny")
     source = Predictor(encoder, LinearClassifier(dim, 3), 16)

@@ -7,8 +7,9 @@ import torch
 
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, drive
+from scl_desktop.core.model.predictor import evaluate_run, load_predictor
 from scl_desktop.core.training.baseline import train_baseline
-from scl_desktop.core.training.classifier import evaluate_run, fit_classifier, load_predictor
+from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig
 from tests.core.training.test_encoder import cancel_in_epoch, restore_threads, tiny_split  # noqa: F401
 
@@ -96,11 +97,11 @@ def test_resuming_a_run_of_the_other_trainer_is_a_clear_error(split):
     from scl_desktop.core.model.checkpoint import save_checkpoint
     from scl_desktop.core.runs.folder import create_run
     from scl_desktop.core.training.config import EncoderConfig
-    from scl_desktop.core.training.encoder import checkpoint_path, train_encoder
+    from scl_desktop.core.training.encoder import train_encoder
 
     for kind, stage, config in (("scl", "encoder", EncoderConfig()), ("baseline", "baseline", tiny_baseline_config())):
         run = create_run(kind, split, config.to_json(), 0)
-        save_checkpoint(checkpoint_path(run), {"stage": stage, "epoch": 1, "step": 0})
+        save_checkpoint(run.checkpoint_file, {"stage": stage, "epoch": 1, "step": 0})
         other = (train_baseline(None, None, run=run, resume=True) if kind == "scl"
                  else train_encoder(None, None, run=run, resume=True))
         with pytest.raises(ConfigError, match=f"it is a {kind} run") as info:

@@ -8,8 +8,9 @@ import torch
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, drive
 from scl_desktop.core.model.checkpoint import load_checkpoint
+from scl_desktop.core.model.predictor import evaluate_run, load_predictor
 from scl_desktop.core.training import classifier as fit_mod
-from scl_desktop.core.training.classifier import classifier_path, evaluate_run, fit_classifier, load_predictor
+from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import ClassifierConfig
 from scl_desktop.core.training.encoder import train_encoder
 from tests.core.training.test_encoder import restore_threads, tiny_encoder_config, tiny_split  # noqa: F401
@@ -43,7 +44,7 @@ def test_each_balance_trains_scores_and_saves(run, balance, method):
     assert method in run.methods()
     assert run.evaluation(method).to_json() == evaluation.to_json()
     assert evaluation.n == 16
-    state = load_checkpoint(classifier_path(run, balance))
+    state = load_checkpoint(run.classifier_file(balance))
     assert state["balance"] == balance and state["classes"] == list(run.split.classes)
     assert [r["epoch"] for r in run.read_metrics(f"classifier_{balance}")] == [1, 2, 3]
 
@@ -86,7 +87,7 @@ def test_predictor_gives_probabilities_and_recomputes_the_stored_result(run):
 def test_unknown_or_missing_methods_are_clear_errors(run):
     with pytest.raises(ConfigError, match="Unknown method"):
         load_predictor(run, "Plain")
-    classifier_path(run, "csce").unlink(missing_ok=True)
+    run.classifier_file("csce").unlink(missing_ok=True)
     with pytest.raises(CheckpointError, match="scl fit"):
         load_predictor(run, "SCL-CSCE")
 

@@ -18,11 +18,11 @@ from PIL import Image
 from scl_desktop.core.data.importer import ImportConfig, import_dataset
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.data.split import SplitConfig, build_split
-from scl_desktop.core.errors import ConfigError, TrainingError
+from scl_desktop.core.errors import Cancelled, ConfigError, TrainingError
 from scl_desktop.core.events import CancelToken, EpochMetrics, Progress, StepMetrics, drive
 from scl_desktop.core.model.checkpoint import load_checkpoint
 from scl_desktop.core.training.config import EncoderConfig
-from scl_desktop.core.training.encoder import checkpoint_path, train_encoder
+from scl_desktop.core.training.encoder import train_encoder
 
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
 
@@ -97,7 +97,7 @@ def test_two_epochs_write_run_artifacts(split):
     assert epochs[-1].eta_s == 0
     assert any(isinstance(e, StepMetrics) for e in events)
     assert any(isinstance(e, Progress) and e.task.startswith("Stage 1 epoch") for e in events)
-    state = load_checkpoint(checkpoint_path(run))
+    state = load_checkpoint(run.checkpoint_file)
     assert (state["epoch"], state["step"], state["stage"]) == (2, 0, "encoder")
     assert EncoderConfig.from_json(run.config) == tiny_encoder_config()
 
@@ -121,9 +121,11 @@ def test_cancel_stops_at_next_step_and_resume_matches_uninterrupted(split):
     token = CancelToken()
     seen, on_event = cancel_in_epoch(token, 2)
 
-    run = drive(train_encoder(split, tiny_encoder_config(), cancel=token), on_event)
+    with pytest.raises(Cancelled, match="--resume") as cancelled:
+        drive(train_encoder(split, tiny_encoder_config(), cancel=token), on_event)
+    run = cancelled.value.kept
     assert run.status == "cancelled"
-    state = load_checkpoint(checkpoint_path(run))
+    state = load_checkpoint(run.checkpoint_file)
     cancelled_at = [e for e in seen if isinstance(e, StepMetrics) and e.epoch == 2][0].step
     assert (state["epoch"], state["step"]) == (1, cancelled_at)  # stopped before the next step
     assert [r["epoch"] for r in run.read_metrics("encoder")] == [1]
@@ -164,7 +166,7 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(split, monkeypatch)
 
     run = open_run(run_id)
     assert run.status == "failed"
-    state = load_checkpoint(checkpoint_path(run))
+    state = load_checkpoint(run.checkpoint_file)
     assert state["epoch"] == 1
     assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
 

@@ -16,7 +16,7 @@ from scl_desktop.core.events import drive
 from scl_desktop.core.labelling.label import LabelModel
 from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
 from scl_desktop.core.model.networks import LinearClassifier, build_encoder
-from scl_desktop.core.training.classifier import Predictor
+from scl_desktop.core.model.predictor import Predictor
 from scl_desktop.core.workflows import onnx_export
 from scl_desktop.core.workflows.onnx_export import compare_onnx, export_model, export_run, read_metadata, resize_matrix
 from tests.conftest import shared_data
@@ -64,7 +64,7 @@ def test_exported_run_has_metadata_and_matches_torch(trained, tmp_path):
 
 
 def test_exported_run_equals_torch_on_real_aerial_images(trained, tmp_path):
-    from scl_desktop.core.training.classifier import load_predictor
+    from scl_desktop.core.model.predictor import load_predictor
 
     run, _ = trained
     drive(export_run(run.id, tmp_path / "model.onnx", method="SCL-CE", check=1))

@@ -1,0 +1,105 @@
+"""What every trainer does before its loop: threads, seeds, device, mixed precision, the
+training data from the decoded store, the stored state to resume from, and the optimizer."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Generator
+from typing import Any
+
+import numpy as np
+import torch
+
+from scl_desktop.core import devices
+from scl_desktop.core.data.cache import DecodedStore, build_store
+from scl_desktop.core.data.manifest import SplitManifest
+from scl_desktop.core.errors import ConfigError, DatasetError
+from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.model.checkpoint import load_checkpoint
+from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.training.config import C, ImageModelSettings
+from scl_desktop.core.training.distributed import DistContext
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and every CUDA device)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def set_threads(num_threads: int | None) -> None:
+    """Use ``num_threads`` CPU threads for torch's intra-op work (``None`` keeps torch's choice)."""
+    if num_threads:
+        torch.set_num_threads(int(num_threads))
+
+
+def make_sgd(params: Any, lr: float, momentum: float, weight_decay: float, device: torch.device) -> torch.optim.SGD:
+    """SGD with momentum; the fused CUDA kernel where the device supports it."""
+    kwargs: dict[str, Any] = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
+    if device.type == "cuda":
+        kwargs["fused"] = True
+    return torch.optim.SGD(params, **kwargs)
+
+
+def maybe_compile(fn: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
+    """``torch.compile(fn)`` when ``enabled`` (a module or a bound method), else ``fn`` unchanged.
+
+    Checkpoints keep saving the original module, whose parameters the compiled one shares.
+    """
+    return torch.compile(fn) if enabled else fn
+
+
+def training_data(split: SplitManifest, config: ImageModelSettings,
+                  cancel: CancelToken | None) -> Generator[Event, None, tuple[DecodedStore, np.ndarray, np.ndarray]]:
+    """The decoded store of the split's dataset, the training item indices and their class indices."""
+    items = np.asarray(split.train, dtype=np.int64)
+    labels = np.asarray(split.labels("train"), dtype=np.int64)
+    if len(items) < 2 or len(np.unique(labels)) < 2:
+        raise DatasetError(
+            f"The split's training part has {len(items)} image(s) in {len(np.unique(labels))} class(es); "
+            "training needs images of at least two classes.",
+            "Build a split with training images in two or more classes (`scl split`).")
+    store = yield from build_store(split.dataset, config.store_size, cancel)
+    return store, items, labels
+
+
+def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, stage: str,
+                command: str) -> Generator[Event, None, tuple[C, SplitManifest, dict[str, Any]]]:
+    """The stored configuration, split and last checkpoint of ``run``, to resume ``stage`` with.
+
+    ``ConfigError`` without a run or when the run's checkpoint belongs to another trainer
+    (``command`` names the one that continues runs of ``stage``); options given now that differ
+    from the stored ones are ignored with a warning.
+    """
+    if run is None:
+        raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
+    state = load_checkpoint(run.checkpoint_file)
+    if state.get("stage") != stage:
+        raise ConfigError(f"Run {run.id} holds no {stage} checkpoint to resume (it is a {run.kind} run).",
+                          f"`{command} --resume` continues runs started with `{command}`; "
+                          "resume this one with the command that started it.")
+    stored = config_cls.from_json(run.config)
+    if config is not None and config != stored:
+        yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
+    return stored, run.split, state
+
+
+def setup_device(config: ImageModelSettings | Any, dist: DistContext) -> Generator[Event, None, tuple[
+        torch.device, devices.AmpPolicy]]:
+    """Threads, seeds, device (joined to the distributed job, if any) and mixed-precision policy."""
+    set_threads(config.num_threads)
+    seed_everything(config.seed)
+    choice = devices.choose_device(config.device)
+    device = dist.init(choice.device)
+    devices.configure_backends(device)
+    policy = devices.amp_policy(device)
+    if not config.amp:
+        policy = devices.AmpPolicy(False, None, False, "switched off")
+    yield Log(f"Training on {device} ({choice.reason}); mixed precision: {policy.label}.")
+    return device, policy
+
+
+def eval_part(split: SplitManifest) -> str:
+    """The part scored each epoch: "val" when the split has one, else "test"."""
+    return "val" if split.val else "test"
