@@ -10,8 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
-from scl_desktop.core.metrics import Evaluation
-from scl_desktop.core.runs.index import Registry
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.terminal import EventPrinter, print_json
 
 if TYPE_CHECKING:
@@ -102,7 +101,7 @@ def format_run_results(run: Run, methods: Sequence[str] | None = None) -> str:
 # --- commands ------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
-    rows = Registry().list(kind=args.kind)
+    rows = RunStore().list(kind=args.kind)
     if args.json:
         print_json({"runs": [r.to_json() for r in rows]})
         return 0
@@ -128,9 +127,7 @@ def _dataset_name(source: str | None) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs.folder import open_run
-
-    run = open_run(args.run)
+    run = RunStore().open(args.run)
     env = _safe(lambda: run.environment, {})
     split = run.split
     if args.json:
@@ -192,9 +189,8 @@ def _safe(get: Callable[[], Any], default: Any) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs.folder import open_run
-
-    runs = [open_run(r) for r in args.runs]
+    store = RunStore()
+    runs = [store.open(r) for r in args.runs]
     rows = [row for run in runs for row in run.result_rows()]
     notes = _test_set_notes(runs)
     if args.json:
@@ -212,21 +208,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def _test_set_notes(runs: Sequence[Run]) -> list[str]:
     """Warn when runs were tested on different test sets (their numbers are then not comparable)."""
-    keys = {}
-    for run in runs:
-        split = _safe(lambda run=run: run.split, None)
-        if split is not None:
-            keys[run.id] = (split.dataset.source, tuple(split.classes),
-                            tuple(sorted(split.dataset.items[i].path for i in split.test)))
+    keys = {run.id: split.fingerprint(("test",)) for run in runs
+            if (split := _safe(lambda run=run: run.split, None)) is not None}
     if len(set(keys.values())) > 1:
         return ["these runs were evaluated on different test sets; compare their numbers with care."]
     return []
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs.folder import delete_run, open_run
-
-    runs = [open_run(r) for r in args.runs]
+    store = RunStore()
+    runs = [store.open(r) for r in args.runs]
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigError("Deleting runs needs confirmation.", "Add --yes to delete without asking.")
@@ -237,15 +228,14 @@ def cmd_delete(args: argparse.Namespace) -> int:
             print("Nothing deleted.")
             return 1
     for run in runs:
-        delete_run(run)
+        store.delete(run)
         print(f"deleted {run.id} ({run.path})")
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from scl_desktop.core.runs.folder import open_run
-
-    runs = [open_run(r) for r in args.runs]
+    store = RunStore()
+    runs = [store.open(r) for r in args.runs]
     if args.recompute:
         for run in runs:
             _recompute(run, args.method or run.methods(), quiet=args.json)
@@ -264,24 +254,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _recompute(run: Run, methods: Sequence[str], quiet: bool) -> None:
-    """Re-evaluate ``methods`` of ``run`` from its checkpoints via ``fit_classifier.evaluate_run``."""
-    try:
-        from scl_desktop.core.training import classifier as fit_classifier
-    except ImportError as exc:
-        raise ConfigError("Re-evaluating from checkpoints is not available in this installation.",
-                          "Run `scl evaluate RUN` without --recompute to see the stored results.") from exc
-    hook = getattr(fit_classifier, "evaluate_run", None)
-    if hook is None:
-        raise ConfigError("Re-evaluating from checkpoints is not available in this version.",
-                          "Run `scl evaluate RUN` without --recompute to see the stored results.")
+    """Re-evaluate ``methods`` of ``run`` from its checkpoints and store the results."""
+    from scl_desktop.core.events import drive
+    from scl_desktop.core.model import predictor
+
     if not methods:
         raise ConfigError(f"Run {run.id} has no results to recompute.", "Name one with --method, e.g. --method SCL-CB.")
-    from scl_desktop.core.events import drive
-
     printer = EventPrinter(quiet=quiet)
     for method in methods:
-        result = hook(run, method)
-        if hasattr(result, "__next__"):
-            result = drive(result, printer)
-        if isinstance(result, Evaluation):
-            run.save_result(method, result)
+        run.save_result(method, drive(predictor.evaluate_run(run, method), printer))

@@ -191,7 +191,7 @@ def _train_or_resume(args: argparse.Namespace, train: Any, config_cls: type) -> 
     """Drive ``train`` (``train_encoder`` or ``train_baseline``) on a new run of SPLIT with the options'
     configuration, or continue the --resume run; the first Ctrl-C stops it cleanly. Returns what it returns."""
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.runs.folder import open_run
+    from scl_desktop.core.runs.store import RunStore
     from scl_desktop.terminal import ctrl_c_cancels, printer_for
 
     printer, out = printer_for(args)
@@ -199,7 +199,7 @@ def _train_or_resume(args: argparse.Namespace, train: Any, config_cls: type) -> 
     if args.resume:
         if args.split:
             out("Note: SPLIT is ignored with --resume; the run's own split is used.")
-        step = train(None, None, run=open_run(args.resume), resume=True, cancel=token)
+        step = train(None, None, run=RunStore().open(args.resume), resume=True, cancel=token)
     else:
         config = _build_config(config_cls, args, out)
         step = train(_load_split(args.split), config, cancel=token, name=args.name)
@@ -228,13 +228,13 @@ def run_fit(args: argparse.Namespace) -> int:
     """`scl fit`: stage 2 with one or all balance strategies."""
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.methods import BALANCES, method_for
-    from scl_desktop.core.runs.folder import open_run
+    from scl_desktop.core.runs.store import RunStore
     from scl_desktop.core.training.classifier import fit_classifier
     from scl_desktop.core.training.config import ClassifierConfig
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     printer, out = printer_for(args)
-    run = open_run(args.run)
+    run = RunStore().open(args.run)
     balances = BALANCES if args.balance == "all" else (args.balance,)
     token = CancelToken()
     with ctrl_c_cancels(token, out):

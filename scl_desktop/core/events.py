@@ -72,7 +72,6 @@ class Log:
 
 Event = Progress | StepMetrics | EpochMetrics | Log
 R = TypeVar("R")
-StepGenerator = Generator[Event, None, R]
 
 
 class CancelToken:

@@ -1,4 +1,4 @@
-"""Shared state of one app window: the open dataset, split, current run, and the running task.
+"""Shared state of one app window: the open dataset, split, current run, the run store, and the running task.
 
 Pages read and set this state and react to its signals instead of talking to each other.
 Only one long task runs at a time (training competes for the same CPU/GPU).
@@ -11,6 +11,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
+from scl_desktop.core.paths import runs_dir
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.gui.worker import StepFactory, Task
 
 
@@ -31,6 +33,14 @@ class Session(QObject):
         self.split: SplitManifest | None = None
         self.run: Any = None
         self.task: Task | None = None
+        self._store: RunStore | None = None
+
+    @property
+    def store(self) -> RunStore:
+        """The runs of the current runs folder (a new store after the folder was moved in Settings)."""
+        if self._store is None or self._store.root != runs_dir():
+            self._store = RunStore()
+        return self._store
 
     # -- state ---------------------------------------------------------------------------
     def set_dataset(self, dataset: DatasetManifest | None) -> None:

@@ -8,6 +8,8 @@ validation and test, and which classes are majority or minority.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -218,6 +220,18 @@ class SplitManifest:
         for i in self.indices(part):
             out[self.dataset.items[i].label] += 1
         return out
+
+    def fingerprint(self, parts: tuple[str, ...] = ("train", "val", "test")) -> str:
+        """A short hash of the dataset source, the classes and the images of ``parts``.
+
+        Two splits with the same fingerprint train and score on the same images, so their
+        results can be compared; ``parts=("test",)`` compares test sets only.
+        """
+        digest = hashlib.sha256(json.dumps([self.dataset.source, list(self.classes)]).encode())
+        for part in parts:
+            paths = sorted(str(self.dataset.items[i].path) for i in self.indices(part))
+            digest.update(json.dumps([part, paths], ensure_ascii=False).encode("utf-8", "surrogateescape"))
+        return digest.hexdigest()[:16]
 
     def majority_classes(self) -> list[str]:
         return [c for c in self.classes if self.roles.get(c) == MAJORITY]

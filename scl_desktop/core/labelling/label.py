@@ -303,9 +303,10 @@ def load_label_model(run: Any, method: str | None = None, device: torch.device |
     """The model of ``method`` (``None``: :func:`best_method`) of ``run`` (a ``runs.Run``, id or folder)."""
     from scl_desktop.core.model.predictor import load_predictor
     from scl_desktop.core.runs import folder as runs
+    from scl_desktop.core.runs.store import RunStore
 
     if not isinstance(run, runs.Run):
-        run = runs.open_run(run)
+        run = RunStore().open(run)
     method = method or best_method(run)
     predictor = load_predictor(run, method, device)
     split = run.split

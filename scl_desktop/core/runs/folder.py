@@ -1,8 +1,8 @@
 """Run folders: everything needed to reproduce and judge one training run, in one place.
 
-``runs_dir()/<id>/`` holds::
+``<runs folder>/<id>/`` holds::
 
-    run.json            id, kind, name, seed, status, dataset, arch, result summaries (the registry's source)
+    run.json            id, kind, name, seed, status, dataset, arch, result summaries (the index's source)
     config.json         the training configuration
     split.json          a copy of the split manifest (with the dataset manifest inside)
     environment.json    python/torch/torchvision/numpy/scl_desktop versions, git commit, device, command line
@@ -10,24 +10,21 @@
     metrics_<stage>.csv one row per epoch, appended a line at a time (survives a kill)
     results/<method>/   evaluation.json, per_class.csv, confusion.csv (+ extra.json)
 
-Run ids look like ``20250131-142233-scl-3fa9``; ``open_run`` also takes a unique prefix or
-fragment of an id, a run name, or the folder path.
+Run ids look like ``20250131-142233-scl-3fa9``. Runs are created, opened, listed and deleted
+through ``store.RunStore``; a ``Run`` is one folder.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import logging
 import os
 import platform
 import re
-import secrets
 import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -39,15 +36,7 @@ from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
 from scl_desktop.core.methods import METHOD_NAMES
 from scl_desktop.core.metrics import EVALUATION_FILE, Evaluation
-from scl_desktop.core.paths import runs_dir
-from scl_desktop.core.runs.index import (
-    RUN_FILE,
-    RUN_RECORD_TYPE,
-    Registry,
-    effective_status,
-    pid_alive,
-    read_run_record,
-)
+from scl_desktop.core.runs.record import RUN_FILE, SPLIT_FILE, effective_status, read_run_record
 
 if TYPE_CHECKING:
     import torch
@@ -55,7 +44,6 @@ if TYPE_CHECKING:
 RUN_KINDS = ("scl", "baseline")
 STATUSES = ("running", "done", "cancelled", "failed")
 CONFIG_FILE = "config.json"
-SPLIT_FILE = "split.json"
 ENVIRONMENT_FILE = "environment.json"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_FILE = "last.pt"
@@ -64,18 +52,18 @@ EXTRA_FILE = "extra.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
 
-def _now() -> str:
+def now_text() -> str:
     return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
-def _check_name(value: str, what: str) -> str:
+def check_name(value: str, what: str) -> str:
     if not _NAME_RE.match(value or ""):
         raise ConfigError(f"{what} {value!r} cannot be used as a file name.",
                           "Use letters, digits and - _ . + only (at most 64 characters).")
     return value
 
 
-def _jsonable_config(config: Any) -> dict[str, Any]:
+def jsonable_config(config: Any) -> dict[str, Any]:
     if hasattr(config, "to_json"):
         config = config.to_json()
     elif is_dataclass(config) and not isinstance(config, type):
@@ -86,13 +74,13 @@ def _jsonable_config(config: Any) -> dict[str, Any]:
     return dict(config)
 
 
-def _find_key(obj: Any, key: str) -> Any:
+def find_key(obj: Any, key: str) -> Any:
     """First value of ``key`` anywhere in nested dicts (used for the "arch" shown in run lists)."""
     if isinstance(obj, Mapping):
         if key in obj:
             return obj[key]
         for value in obj.values():
-            found = _find_key(value, key)
+            found = find_key(value, key)
             if found is not None:
                 return found
     return None
@@ -199,17 +187,9 @@ class Run:
             record = dict(self._record)
         if results:
             record["results"] = {**(record.get("results") or {}), **results}
-        record.update(changes, updated=_now())
+        record.update(changes, updated=now_text())
         write_json(self.path / RUN_FILE, record)
         self._record = record
-        self._sync_registry()
-
-    def _sync_registry(self) -> None:
-        """Refresh this run's registry row. The folder is the truth: a failure here is logged, not fatal."""
-        try:
-            Registry().add(self)
-        except SclError as exc:
-            logging.getLogger(__name__).warning("run registry not updated for %s: %s", self.id, exc)
 
     # --- config, split, environment -------------------------------------------------------
 
@@ -282,7 +262,7 @@ class Run:
 
     def metrics_path(self, stage: str) -> Path:
         """metrics_<stage>.csv in the run folder."""
-        return self.path / f"metrics_{_check_name(stage, 'Stage name')}.csv"
+        return self.path / f"metrics_{check_name(stage, 'Stage name')}.csv"
 
     def metrics_stages(self) -> list[str]:
         """Stages that have a metrics CSV, sorted."""
@@ -337,8 +317,8 @@ class Run:
     # --- results ---------------------------------------------------------------------------
 
     def save_result(self, method: str, evaluation: Evaluation, extra: Mapping[str, Any] | None = None) -> Path:
-        """Write results/<method>/ (evaluation JSON + CSVs, extra.json) and update run.json and the registry."""
-        folder = self.results_dir / _check_name(method, "Method name")
+        """Write results/<method>/ (evaluation JSON + CSVs, extra.json) and update run.json."""
+        folder = self.results_dir / check_name(method, "Method name")
         evaluation.write(folder)
         if extra is not None:
             write_json(folder / EXTRA_FILE, dict(extra))
@@ -355,7 +335,7 @@ class Run:
 
     def evaluation(self, method: str) -> Evaluation:
         """The stored ``Evaluation`` of ``method``; ``CheckpointError`` when absent."""
-        folder = self.results_dir / _check_name(method, "Method name")
+        folder = self.results_dir / check_name(method, "Method name")
         if not (folder / EVALUATION_FILE).is_file():
             have = ", ".join(self.methods()) or "none"
             raise CheckpointError(f"Run {self.id} has no result for {method!r} (results: {have}).",
@@ -365,11 +345,6 @@ class Run:
     def results(self) -> dict[str, dict[str, Any]]:
         """Every stored result: method -> evaluation JSON."""
         return {m: self.evaluation(m).to_json() for m in self.methods()}
-
-    def result_extra(self, method: str) -> dict[str, Any]:
-        """The ``extra`` dict saved with a result ({} when none)."""
-        path = Path(RESULTS_DIR, method, EXTRA_FILE)
-        return self._read(str(path)) if (self.path / path).is_file() else {}
 
     def result_rows(self) -> list[dict[str, Any]]:
         """One JSON row per method as `scl evaluate --json` prints it (percent; classes without test samples left out)."""
@@ -449,98 +424,4 @@ def _parse_cell(v: str | None) -> Any:
 
 # --- creating and opening ------------------------------------------------------------------
 
-def _new_run_id(kind: str) -> str:
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
 
-
-def create_run(kind: str, split: SplitManifest, config: Any, seed: int, name: str | None = None,
-               device: torch.device | str | None = None) -> Run:
-    """Make a new run folder (status "running") with config, split copy and environment, and register it.
-
-    ``config`` is a dict (or an object with ``to_json()``); ``device`` is recorded in
-    environment.json when given (``Run.update_environment`` can add it later).
-    """
-    if kind not in RUN_KINDS:
-        raise ConfigError(f"Unknown run kind {kind!r}.", f"Use one of {', '.join(RUN_KINDS)}.")
-    config_json = _jsonable_config(config)
-    root = runs_dir()
-    for _ in range(100):
-        run_id = _new_run_id(kind)
-        folder = root / run_id
-        try:
-            folder.mkdir(parents=True)
-            break
-        except FileExistsError:
-            continue
-    else:
-        raise SclError(f"Could not create a new run folder in {root}.", "Check that the folder is writable.")
-    try:
-        write_json(folder / CONFIG_FILE, config_json)
-        split.save(folder / SPLIT_FILE)
-        write_json(folder / ENVIRONMENT_FILE, {**environment_info(device), "seed": int(seed)})
-        (folder / CHECKPOINT_DIR).mkdir()
-        now = _now()
-        arch = _find_key(config_json, "arch")
-        record = {
-            "type": RUN_RECORD_TYPE, "format": 1, "id": run_id, "run_kind": kind, "name": name,
-            "created": now, "updated": now, "seed": int(seed), "status": "running", "message": None,
-            "pid": os.getpid(), "host": socket.gethostname(),
-            "source": split.dataset.source, "n_classes": len(split.classes),
-            "arch": str(arch) if arch is not None else None, "results": {},
-        }
-        write_json(folder / RUN_FILE, record)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    run = Run(folder, record)
-    run._sync_registry()
-    return run
-
-
-def open_run(id_or_path: str | os.PathLike[str]) -> Run:
-    """Open a run by folder path, id, unique id prefix or fragment, or unique name.
-
-    Raises ``CheckpointError`` when nothing (or more than one run) matches, or the folder is damaged.
-    """
-    text = str(id_or_path).strip()
-    if not text:
-        raise CheckpointError("No run was given.", "Pass a run id from `scl runs list` or the folder of a run.")
-    path = Path(text).expanduser()
-    looks_like_path = path.is_absolute() or os.sep in text or bool(os.altsep and os.altsep in text)
-    if (path / RUN_FILE).is_file() or (looks_like_path and path.is_dir()):
-        return Run(path)  # raises a clear error for a folder that is not a run
-    if looks_like_path:
-        raise CheckpointError(f"There is no run folder at {path}.", "Check the path, or pass a run id from `scl runs list`.")
-    root = runs_dir()
-    ids = sorted(p.name for p in root.iterdir() if (p / RUN_FILE).is_file())
-    matches = [i for i in ids if i == text] or [i for i in ids if i.startswith(text)] or [i for i in ids if text in i]
-    if len(matches) == 1:
-        return Run(root / matches[0])
-    if not matches:
-        named = [row for row in Registry().list() if row.name == text]
-        if len(named) == 1:
-            return Run(named[0].path)
-        matches = [row.id for row in named]
-    if not matches:
-        raise CheckpointError(f"No run matches {text!r}.", "See `scl runs list` for the runs there are.")
-    shown = ", ".join(matches[:5]) + (" ..." if len(matches) > 5 else "")
-    raise CheckpointError(f"{len(matches)} runs match {text!r}: {shown}.", "Give more of the run id.")
-
-
-def delete_run(run: Run | str) -> None:
-    """Delete a run's folder (checkpoints, results, metrics) and its registry row.
-
-    Refuses (``ConfigError``) while another process on this computer is still training the run:
-    its next checkpoint or status write would recreate a partial folder that looks like a damaged run.
-    """
-    run = run if isinstance(run, Run) else open_run(run)
-    run.reload()
-    pid, host = run.record.get("pid"), run.record.get("host")
-    if (run.status_label == "running" and host == socket.gethostname() and pid and int(pid) != os.getpid()
-            and pid_alive(int(pid))):
-        raise ConfigError(f"Run {run.id} is still being trained by process {pid} on this computer.",
-                          "Cancel that training (Ctrl+C, or Cancel in the app) or let it finish, then delete the run.")
-    registry = Registry()
-    if registry.get(run.id) is None:
-        registry.add(run)
-    registry.delete(run.id, remove_files=True)

@@ -1,8 +1,8 @@
-"""The run registry: an SQLite index (WAL mode) of the run folders, for listing and comparing.
+"""The run index: SQLite (WAL mode) over the run folders, for listing and comparing.
 
 The run folders are the truth; the registry is an index that can always be rebuilt from them.
 Every run folder holds a ``run.json`` record (id, kind, status, dataset, architecture, result
-summaries). ``Registry.list`` first syncs the index with the folders: rows of folders deleted by
+summaries). ``RunIndex.list`` first syncs the index with the folders: rows of folders deleted by
 hand are dropped, folders it does not know are added, and rows whose ``run.json`` changed are
 refreshed. A missing, outdated or damaged database file is rebuilt by scanning ``runs_dir()``.
 Several processes may read and write at once (WAL mode, a busy timeout, short transactions).
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -21,13 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scl_desktop.core.atomic import read_json
 from scl_desktop.core.errors import CheckpointError, SclError
-from scl_desktop.core.paths import data_dir, runs_dir
+from scl_desktop.core.runs.record import RUN_FILE, effective_status, read_run_record, split_fingerprints
 
-SCHEMA_VERSION = 1
-RUN_FILE = "run.json"
-RUN_RECORD_TYPE = "scl-run"
+SCHEMA_VERSION = 2
 SUMMARY_KEYS = ("majority", "minority", "overall", "balanced_accuracy", "macro_f1")
 
 _SCHEMA = f"""
@@ -46,6 +42,8 @@ CREATE TABLE runs (
     n_classes INTEGER,
     host TEXT,
     pid INTEGER,
+    split TEXT,
+    test_set TEXT,
     record_stamp TEXT
 );
 CREATE TABLE results (
@@ -80,6 +78,8 @@ class RunRow:
     n_classes: int | None
     host: str | None = None
     pid: int | None = None
+    split: str | None = None
+    test_set: str | None = None
     results: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
@@ -100,54 +100,15 @@ class RunRow:
         }
 
 
-def effective_status(status: str | None, host: str | None, pid: int | None) -> str:
-    """``status``, except "running" becomes "interrupted" when its process on this host no longer exists."""
-    status = status or "unknown"
-    if status == "running" and pid and host == socket.gethostname() and pid_alive(int(pid)) is False:
-        return "interrupted"
-    return status
+class RunIndex:
+    """SQLite index at ``path`` of the run folders under ``runs_root``, rebuilt from them when needed.
 
+    Use it through ``RunStore``, which keeps one per runs folder.
+    """
 
-def pid_alive(pid: int) -> bool | None:
-    """Whether a local process exists; ``None`` when that cannot be checked (Windows)."""
-    if os.name == "nt":
-        return None  # os.kill(pid, 0) would terminate the process on Windows
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return None
-    return True
-
-
-def read_run_record(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``run.json`` record of a run folder; ``CheckpointError`` when missing or damaged."""
-    folder = Path(folder)
-    path = folder / RUN_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{folder} is not a run folder ({RUN_FILE} is missing).",
-                              "Pass a run id from `scl runs list` or the folder of a run.")
-    try:
-        record = read_json(path)
-    except SclError as exc:
-        raise CheckpointError(f"The run record {path} is damaged: {exc.what}",
-                              "Delete the run folder, or restore it from a backup.") from exc
-    if not isinstance(record, dict) or record.get("type") != RUN_RECORD_TYPE or not record.get("id"):
-        raise CheckpointError(f"{path} is not a run record written by scl_desktop.",
-                              "Pass a run id from `scl runs list` or the folder of a run.")
-    return record
-
-
-class Registry:
-    """SQLite index of runs at ``data_dir()/runs.sqlite`` (or ``path``), rebuilt from the run folders when needed."""
-
-    def __init__(self, path: str | os.PathLike[str] | None = None,
-                 runs_root: str | os.PathLike[str] | None = None) -> None:
-        self.path = Path(path) if path is not None else data_dir() / "runs.sqlite"
-        self.runs_root = Path(runs_root) if runs_root is not None else runs_dir()
+    def __init__(self, path: str | os.PathLike[str], runs_root: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.runs_root = Path(runs_root)
         self._ensure()
 
     # --- connection and schema -------------------------------------------------------------
@@ -236,9 +197,9 @@ class Registry:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def add(self, run: Any) -> RunRow:
-        """Insert or refresh the row of a run (a ``Run`` or its folder) from its ``run.json``."""
-        folder = Path(getattr(run, "path", run))
+    def add(self, folder: str | os.PathLike[str]) -> RunRow:
+        """Insert or refresh the row of the run in ``folder`` from its ``run.json``."""
+        folder = Path(folder)
         record = read_run_record(folder)
         with self._write() as conn:
             self._upsert(conn, folder, record)
@@ -251,11 +212,11 @@ class Registry:
         run_id = str(record["id"])
         conn.execute(
             "INSERT OR REPLACE INTO runs (id, kind, name, created, updated, status, message, path, source, arch,"
-            " seed, n_classes, host, pid, record_stamp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " seed, n_classes, host, pid, split, test_set, record_stamp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (run_id, record.get("run_kind", "?"), record.get("name"), record.get("created"), record.get("updated"),
              record.get("status"), record.get("message"), str(folder.resolve()), record.get("source"),
              record.get("arch"), record.get("seed"), record.get("n_classes"), record.get("host"), record.get("pid"),
-             stamp),
+             *split_fingerprints(folder, record), stamp),
         )
         conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
         for method, summary in (record.get("results") or {}).items():
@@ -267,17 +228,6 @@ class Registry:
             f"INSERT OR REPLACE INTO results (run_id, method, {', '.join(SUMMARY_KEYS)}) VALUES (?,?,?,?,?,?,?)",
             (run_id, method, *(summary.get(k) for k in SUMMARY_KEYS)),
         )
-
-    def update_status(self, run_id: str, status: str, message: str | None = None) -> None:
-        """Set the status of a registered run (the run folder is updated by ``Run.set_status``)."""
-        with self._write() as conn:
-            conn.execute("UPDATE runs SET status = ?, message = ? WHERE id = ?", (status, message, run_id))
-
-    def record_result(self, run_id: str, method: str, evaluation: Any) -> None:
-        """Store the summary of an ``Evaluation`` (or its JSON / summary dict) for ``method`` of a registered run."""
-        summary = evaluation.summary() if hasattr(evaluation, "summary") else dict(evaluation)
-        with self._write() as conn:
-            self._insert_result(conn, run_id, method, summary)
 
     def delete(self, run_id: str, remove_files: bool = False) -> None:
         """Remove a run from the registry; with ``remove_files`` also delete its folder.
@@ -404,5 +354,6 @@ def _row(r: sqlite3.Row, results: dict[str, dict[str, float | None]]) -> RunRow:
     return RunRow(
         id=r["id"], kind=r["kind"], name=r["name"], created=r["created"], updated=r["updated"], status=r["status"],
         message=r["message"], path=r["path"], source=r["source"], arch=r["arch"], seed=r["seed"],
-        n_classes=r["n_classes"], host=r["host"], pid=r["pid"], results=results,
+        n_classes=r["n_classes"], host=r["host"], pid=r["pid"], split=r["split"], test_set=r["test_set"],
+        results=results,
     )

@@ -27,6 +27,7 @@ from scl_desktop.core.model.networks import LinearClassifier, build_encoder
 from scl_desktop.core.model.predictor import Predictor, evaluate_predictor
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
 from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
@@ -41,7 +42,8 @@ NONFINITE_HINT = (
 
 def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, cancel: CancelToken | None = None,
                    run: runs.Run | None = None, resume: bool = False,
-                   name: str | None = None) -> Generator[Event, None, tuple[runs.Run, metrics.Evaluation]]:
+                   name: str | None = None,
+                   run_store: RunStore | None = None) -> Generator[Event, None, tuple[runs.Run, metrics.Evaluation]]:
     """Train and evaluate a Plain / Plain-CB / Plain-CSCE baseline; returns (run, test ``Evaluation``).
 
     Each ``eval_every``-th epoch yields ``EpochMetrics`` with per-class accuracy on the
@@ -61,7 +63,7 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
     device, amp = yield from setup_device(config, DistContext())
     store, items, labels = yield from training_data(split, config, cancel)
     if run is None:
-        run = runs.create_run("baseline", split, config.to_json(), config.seed, name=name, device=device)
+        run = (run_store or RunStore()).create("baseline", split, config.to_json(), config.seed, name=name, device=device)
         yield Log(f"Run {run.id} ({method}) in {run.path}.")
 
     encoder, dim = build_encoder(config.arch, config.weights_path)

@@ -25,6 +25,7 @@ from scl_desktop.core.model.losses import class_cost_weights
 from scl_desktop.core.model.networks import SupConModel
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
 from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.config import EncoderConfig
 from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
@@ -40,10 +41,11 @@ NONFINITE_HINT = (
 
 def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run: runs.Run | None = None,
                   resume: bool = False, cancel: CancelToken | None = None,
-                  name: str | None = None) -> Generator[Event, None, runs.Run]:
+                  name: str | None = None, run_store: RunStore | None = None) -> Generator[Event, None, runs.Run]:
     """Stage 1 as a generator of events; returns the run holding the trained encoder.
 
-    A new run (kind "scl", optionally called ``name``) is created unless ``run`` is given. With
+    A new run (kind "scl", optionally called ``name``) is created in ``run_store`` (default: the
+    user's runs) unless ``run`` is given. With
     ``resume`` the run's stored configuration and split are used and training continues from its
     last checkpoint exactly where it stopped (same schedule, sampler order and augmentation draws). When ``cancel`` is
     set, training stops at the next step, saves a checkpoint, marks the run "cancelled" and raises
@@ -66,7 +68,7 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
     with dist.local_main_first():  # the first process of each machine decodes the image cache once
         store, items, labels = yield from training_data(split, config, cancel)
     if run is None:
-        run = dist.broadcast(runs.create_run("scl", split, config.to_json(), config.seed, name=name, device=device)
+        run = dist.broadcast((run_store or RunStore()).create("scl", split, config.to_json(), config.seed, name=name, device=device)
                              if dist.is_main else None)
         yield Log(f"Run {run.id} in {run.path}.")
 

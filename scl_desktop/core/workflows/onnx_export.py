@@ -211,9 +211,10 @@ def export_run(run: Any, out: str | os.PathLike[str], method: str | None = None,
     """Export ``method`` (``None``: the best one) of ``run`` (``runs.Run``, id or folder) to ONNX; see :func:`export_model`."""
     from scl_desktop.core.labelling.label import load_label_model
     from scl_desktop.core.runs import folder as runs
+    from scl_desktop.core.runs.store import RunStore
 
     if not isinstance(run, runs.Run):
-        run = runs.open_run(run)
+        run = RunStore().open(run)
     model = load_label_model(run, method, "cpu")
     return (yield from export_model(model, out, run.split, run.config.get("arch"), check))
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import statistics
 import time
 from collections.abc import Generator, Sequence
@@ -48,6 +49,7 @@ from scl_desktop.core.methods import method_for, method_named
 from scl_desktop.core.metrics import Evaluation
 from scl_desktop.core.model.augment import AugmentConfig
 from scl_desktop.core.runs import folder as runs
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BALANCES, BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
@@ -316,7 +318,13 @@ class State:
                     f"{out} holds a reproduction with other settings (different: {', '.join(changed)}).",
                     "Re-run with the settings of the first invocation (see its report.md), or use another --out.")
             return cls(path, data)
-        return cls(path, {"format": STATE_FORMAT, "identity": identity, "jobs": {}, "cells": {}, "failed": {}})
+        return cls(path, {"format": STATE_FORMAT, "identity": identity, "jobs": {}, "cells": {}, "failed": {},
+                          "tag": secrets.token_hex(2)})
+
+    @property
+    def tag(self) -> str:
+        """A short tag of this output folder in its runs' names (run names are unique)."""
+        return str(self.data.setdefault("tag", secrets.token_hex(2)))
 
     @property
     def cells(self) -> dict[str, dict[str, Any]]:
@@ -353,6 +361,7 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
     on_cpu = choice.device.type == "cpu"
     dataset = yield from load_dataset(config.source, out, cancel)
     state = State.open(out, setting_identity(config, dataset, on_cpu))
+    store = RunStore()
     cells = plan_cells(config)
     device_text = f"{choice.device} ({choice.reason})"
     todo = [c for c in cells if c.key not in state.cells]
@@ -375,7 +384,7 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
         yield Log(f"[{number}/{len(jobs)}] s = {first.s}, seed {first.seed}: {JOBS[first.job].what} "
                   f"-> {', '.join(c.method for c in job_cells)}{eta}.")
         try:
-            yield from _run_job(config, dataset, state, job_cells, choice.device, cancel)
+            yield from _run_job(store, config, dataset, state, job_cells, choice.device, cancel)
         except Cancelled as exc:
             write_outputs()
             raise Cancelled(f"The reproduction was cancelled ({exc.what})",
@@ -409,20 +418,20 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
-def _run_job(config: ReproduceConfig, dataset: DatasetManifest, state: State, cells: Sequence[Cell],
+def _run_job(store: RunStore, config: ReproduceConfig, dataset: DatasetManifest, state: State, cells: Sequence[Cell],
              device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, None]:
     """Train (or resume, or reuse) one job's run and record its cells."""
     on_cpu = device.type == "cpu"
     first = cells[0]
     job = JOBS[first.job]
     split = build_split(dataset, split_config(config, first.s, first.seed))
-    name = f"reproduce-s{first.s}-seed{first.seed}-{job.name}"
+    name = f"reproduce-{state.tag}-s{first.s}-seed{first.seed}-{job.name}"
     if job.kind == "baseline":
-        run = yield from _baseline_run(state, first.job_key, split, baseline_config(config, first.seed, on_cpu),
+        run = yield from _baseline_run(store, state, first.job_key, split, baseline_config(config, first.seed, on_cpu),
                                        name, device, cancel)
         evaluations = {PLAIN_METHOD: run.evaluation(PLAIN_METHOD)}
     else:
-        run = yield from _encoder_run(state, first.job_key, split,
+        run = yield from _encoder_run(store, state, first.job_key, split,
                                       encoder_config(config, job.name, first.seed, on_cpu), name, device, cancel)
         evaluations = {}
         for cell in cells:
@@ -440,12 +449,12 @@ def _cell_record(cell: Cell, run: runs.Run, evaluation: Evaluation) -> dict[str,
             "per_class": {c: v for c, v in evaluation.per_class.items() if v is not None}}
 
 
-def _stored_run(state: State, job_key: str) -> runs.Run | None:
+def _stored_run(store: RunStore, state: State, job_key: str) -> runs.Run | None:
     entry = state.jobs.get(job_key)
     if not entry:
         return None
     try:
-        return runs.open_run(entry["path"])
+        return store.open(entry["path"])
     except CheckpointError:  # a deleted or damaged run folder: train again
         return None
 
@@ -455,10 +464,10 @@ def _remember(state: State, job_key: str, run: runs.Run) -> None:
     state.save()
 
 
-def _encoder_run(state: State, job_key: str, split: SplitManifest, config: EncoderConfig, name: str,
+def _encoder_run(store: RunStore, state: State, job_key: str, split: SplitManifest, config: EncoderConfig, name: str,
                  device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, runs.Run]:
     """A finished stage-1 run for this job: reused, resumed from its checkpoint, or trained."""
-    run = _stored_run(state, job_key)
+    run = _stored_run(store, state, job_key)
     if run is not None and run.status == "done":
         yield Log(f"Reusing the finished encoder of run {run.id}.")
         return run
@@ -466,17 +475,17 @@ def _encoder_run(state: State, job_key: str, split: SplitManifest, config: Encod
         run = yield from train_encoder(None, None, run=run, resume=True, cancel=cancel)
     else:
         if run is not None:
-            runs.delete_run(run)  # stopped before its first checkpoint: nothing to resume
-        run = runs.create_run("scl", split, config.to_json(), config.seed, name=name, device=device)
+            store.delete(run)  # stopped before its first checkpoint: nothing to resume
+        run = store.create("scl", split, config.to_json(), config.seed, name=name, device=device)
         _remember(state, job_key, run)
         run = yield from train_encoder(split, config, run=run, cancel=cancel)
     return run
 
 
-def _baseline_run(state: State, job_key: str, split: SplitManifest, config: BaselineConfig, name: str,
-                  device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, runs.Run]:
+def _baseline_run(store: RunStore, state: State, job_key: str, split: SplitManifest, config: BaselineConfig,
+                  name: str, device: torch.device, cancel: CancelToken | None) -> Generator[Event, None, runs.Run]:
     """A finished Plain baseline run for this job: reused, resumed from its checkpoint, or trained."""
-    run = _stored_run(state, job_key)
+    run = _stored_run(store, state, job_key)
     if run is not None and run.status == "done" and PLAIN_METHOD in run.methods():
         yield Log(f"Reusing the finished baseline of run {run.id}.")
         return run
@@ -484,8 +493,8 @@ def _baseline_run(state: State, job_key: str, split: SplitManifest, config: Base
         run, _ = yield from train_baseline(None, None, cancel=cancel, run=run, resume=True)
         return run
     if run is not None:
-        runs.delete_run(run)
-    run = runs.create_run("baseline", split, config.to_json(), config.seed, name=name, device=device)
+        store.delete(run)
+    run = store.create("baseline", split, config.to_json(), config.seed, name=name, device=device)
     _remember(state, job_key, run)
     run, _ = yield from train_baseline(split, config, cancel=cancel, run=run)
     return run

@@ -23,7 +23,7 @@ from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import Log
 from scl_desktop.core.runs.folder import Run
-from scl_desktop.core.runs.index import Registry
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
@@ -51,26 +51,15 @@ def _form_dialog(parent: QWidget, title: str, form: QWidget) -> QDialog:
     return dialog
 
 
-def same_split(a: SplitManifest, b: SplitManifest) -> bool:
-    """True when two splits use the same dataset source, classes and train/test images."""
-    return (a.dataset.source == b.dataset.source and a.classes == b.classes
-            and a.train == b.train and a.test == b.test)
+def comparable_results(store: RunStore, split: SplitManifest, first: Any = None) -> list[ResultRow]:
+    """Results of ``first`` (a run), then of every other run of ``store`` trained on the same split.
 
-
-def comparable_results(split: SplitManifest, first: Any = None) -> list[ResultRow]:
-    """Results of ``first`` (a run), then of every other run trained on the same split."""
+    Runs are matched by the split fingerprint in the run index, so no split file is read.
+    """
+    fingerprint = split.fingerprint()
     runs: list[Any] = [first] if first is not None else []
-    for row in Registry().list():
-        if first is not None and row.id == first.id:
-            continue
-        if row.source != split.dataset.source or not row.results:
-            continue
-        try:
-            run = Run(row.path)
-            if same_split(run.split, split):
-                runs.append(run)
-        except SclError:
-            continue
+    runs += [Run(row.path) for row in store.list()
+             if row.results and row.split == fingerprint and (first is None or row.id != first.id)]
     rows: list[ResultRow] = []
     for run in runs:
         for method in run.methods():
@@ -179,7 +168,7 @@ class EvaluatePage(QWidget):
             self._show_selected()
             return
         try:
-            rows = comparable_results(split, run)
+            rows = comparable_results(self.session.store, split, run)
         except SclError as exc:
             self.session.error.emit("Cannot read the results", exc, "")
             rows = []

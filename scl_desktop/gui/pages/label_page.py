@@ -46,8 +46,6 @@ from scl_desktop.core.labelling.label import (
     training_tile,
 )
 from scl_desktop.core.labelling.tiling import TilingConfig
-from scl_desktop.core.runs.folder import open_run
-from scl_desktop.core.runs.index import Registry
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.encoder_page import DEVICE_CHOICES
 from scl_desktop.gui.session import Session
@@ -345,7 +343,7 @@ class LabelPage(QWidget):
         if keep is None or self._prefer_current:
             keep, self._prefer_current = current or keep, False
         try:
-            rows = [r for r in Registry().list() if r.results]
+            rows = [r for r in self.session.store.list() if r.results]
         except SclError as exc:
             self.session.error.emit("Cannot read the run history", exc, "")
             rows = []
@@ -375,7 +373,7 @@ class LabelPage(QWidget):
             self._update_buttons()
             return
         try:
-            run = open_run(run_id)
+            run = self.session.store.open(run_id)
             best = best_method(run)
             split = run.split
         except SclError as exc:

@@ -1,4 +1,4 @@
-"""Runs page: the history from the run registry; open a past run's curves and results, make it the
+"""Runs page: the history from the run index; open a past run's curves and results, make it the
 current run, compare runs side by side, delete.
 """
 
@@ -20,8 +20,6 @@ from PySide6.QtWidgets import (
 )
 
 from scl_desktop.core.errors import SclError
-from scl_desktop.core.runs.folder import open_run
-from scl_desktop.core.runs.index import Registry
 from scl_desktop.gui import dialogs
 from scl_desktop.gui.layout import splitter, tool_row
 from scl_desktop.gui.session import Session
@@ -34,7 +32,7 @@ COLUMNS = ("Run", "Kind", "Created", "Status", "Dataset", "Arch", "Best method",
 
 
 class RunsPage(QWidget):
-    """Every run the registry knows, newest first."""
+    """Every run the store knows, newest first."""
 
     go_to = Signal(str)
 
@@ -105,7 +103,7 @@ class RunsPage(QWidget):
     # -- listing -------------------------------------------------------------------------
     def refresh(self, *_args: object) -> None:
         try:
-            self.rows = sorted(Registry().list(), key=lambda r: r.created or "", reverse=True)
+            self.rows = sorted(self.session.store.list(), key=lambda r: r.created or "", reverse=True)
         except SclError as exc:
             self.session.error.emit("Cannot read the run history", exc, "")
             self.rows = []
@@ -136,7 +134,7 @@ class RunsPage(QWidget):
 
     def _open(self, run_id: str) -> Any:
         try:
-            return open_run(run_id)
+            return self.session.store.open(run_id)
         except SclError as exc:
             self.session.error.emit("Cannot open the run", exc, "")
             return None
@@ -212,12 +210,12 @@ class RunsPage(QWidget):
         if not dialogs.ask(self, "Delete runs?", f"Delete {len(ids)} run(s) and their folders (checkpoints, "
                                                  f"results)? This cannot be undone.\n\n" + "\n".join(ids)):
             return
-        registry = Registry()
         for run_id in ids:
             try:
-                registry.delete(run_id, remove_files=True)
+                self.session.store.delete(run_id)
             except SclError as exc:
                 self.session.error.emit("Cannot delete the run", exc, "")
+                continue
             if self.session.run is not None and self.session.run.id == run_id:
                 self.session.set_run(None)
             self.session.log.emit(f"Deleted run {run_id}", "info")

@@ -12,8 +12,7 @@ import pytest
 from scl_desktop.core.data.manifest import DatasetManifest, ImageItem, SplitManifest
 from scl_desktop.core.errors import CheckpointError, ConfigError
 from scl_desktop.core.metrics import evaluate
-from scl_desktop.core.runs import folder as runs
-from scl_desktop.core.runs.index import Registry
+from scl_desktop.core.runs.store import RunStore
 
 CLASSES = ("field", "forest", "river")
 ROLES = {"field": "majority", "forest": "majority", "river": "minority"}
@@ -46,7 +45,7 @@ def some_evaluation(right: int = 5):
 
 def test_create_run_writes_a_complete_folder(home):
     split = make_split()
-    run = runs.create_run("scl", split, {"encoder": {"arch": "resnet18", "epochs": 2}}, seed=7, name="first")
+    run = RunStore().create("scl", split, {"encoder": {"arch": "resnet18", "epochs": 2}}, seed=7, name="first")
     assert run.path.parent == home / "data" / "runs"
     assert run.id.split("-")[2] == "scl" and len(run.id.split("-")[3]) == 4
     for name in ("run.json", "config.json", "split.json", "environment.json"):
@@ -59,53 +58,77 @@ def test_create_run_writes_a_complete_folder(home):
     assert env["versions"]["torch"] and env["versions"]["scl_desktop"] and env["seed"] == 7
     run.update_environment(device={"device": "cpu"})
     assert run.environment["device"] == {"device": "cpu"}
-    row = Registry().get(run.id)
+    row = RunStore().index.get(run.id)
     assert row is not None and row.arch == "resnet18" and row.source == "/data/tiny" and row.n_classes == 3
 
 
 def test_bad_kind_and_status(home):
     with pytest.raises(ConfigError):
-        runs.create_run("other", make_split(), {}, seed=0)
-    run = runs.create_run("baseline", make_split(), {}, seed=0)
+        RunStore().create("other", make_split(), {}, seed=0)
+    run = RunStore().create("baseline", make_split(), {}, seed=0)
     with pytest.raises(ConfigError):
         run.set_status("finished")
     run.set_status("failed", "loss became NaN")
-    again = runs.open_run(run.id)
+    again = RunStore().open(run.id)
     assert again.status == "failed" and again.message == "loss became NaN"
-    assert Registry().get(run.id).status == "failed"
+    assert RunStore().index.get(run.id).status == "failed"
 
 
-def test_open_run_by_id_prefix_fragment_name_and_path(home):
-    a = runs.create_run("scl", make_split(), {}, seed=0, name="alpha")
-    b = runs.create_run("baseline", make_split(), {}, seed=0)
-    assert runs.open_run(a.id).path == a.path
-    assert runs.open_run(str(a.path)).id == a.id
-    assert runs.open_run(a.id[:-1]).id == a.id or a.id[:-1] == b.id[:-1]
-    assert runs.open_run("baseline").id == b.id  # unique fragment
-    assert runs.open_run("alpha").id == a.id  # name
-    with pytest.raises(CheckpointError, match="2 runs match"):
-        runs.open_run(a.id[:8])  # the date: both runs
+def test_open_run_by_id_prefix_name_and_path(home):
+    a = RunStore().create("scl", make_split(), {}, seed=0, name="alpha")
+    b = RunStore().create("baseline", make_split(), {}, seed=0)
+    assert RunStore().open(a.id).path == a.path
+    assert RunStore().open(str(a.path)).id == a.id
+    assert RunStore().open(a.id[:-1]).id == a.id or a.id[:-1] == b.id[:-1]
     with pytest.raises(CheckpointError, match="No run matches"):
-        runs.open_run("nothing-like-this")
+        RunStore().open("baseline")  # a fragment from the middle of an id names nothing
+    assert RunStore().open("alpha").id == a.id  # name
+    with pytest.raises(CheckpointError, match="2 runs match"):
+        RunStore().open(a.id[:8])  # the date: both runs
+    with pytest.raises(CheckpointError, match="No run matches"):
+        RunStore().open("nothing-like-this")
     with pytest.raises(CheckpointError, match="not a run folder"):
-        runs.open_run(str(home))
+        RunStore().open(str(home))
     with pytest.raises(CheckpointError, match="no run folder"):
-        runs.open_run(str(home / "missing" / "x"))
+        RunStore().open(str(home / "missing" / "x"))
+
+
+def test_a_name_that_is_part_of_another_id_names_its_own_run(home):
+    store = RunStore()
+    other = store.create("scl", make_split(), {}, seed=0)
+    fragment = other.id[-4:]  # "...-scl-0d73": a name equal to the tail of another run's id
+    mine = store.create("scl", make_split(), {}, seed=0, name=fragment)
+    assert store.open(fragment).id == mine.id
+    store.delete(fragment)
+    assert not mine.path.exists() and other.path.exists(), "deleting by name must never hit another run"
+    with pytest.raises(CheckpointError, match="No run matches"):
+        store.open(fragment)
+
+
+def test_run_names_are_unique_and_ambiguous_prefixes_list_the_candidates(home):
+    store = RunStore()
+    a = store.create("scl", make_split(), {}, seed=0, name="alpha")
+    with pytest.raises(ConfigError, match="already used by run " + a.id):
+        store.create("scl", make_split(), {}, seed=0, name="alpha")
+    b = store.create("scl", make_split(), {}, seed=0, name="beta")
+    with pytest.raises(CheckpointError, match="2 runs match") as err:
+        store.open(a.id[:8])
+    assert a.id in str(err.value) and b.id in str(err.value) and "(alpha)" in str(err.value)
 
 
 def test_damaged_run_record(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     (run.path / "run.json").write_text("{broken")
     with pytest.raises(CheckpointError, match="damaged"):
-        runs.open_run(str(run.path))
+        RunStore().open(str(run.path))
     (run.path / "run.json").write_text(json.dumps({"type": "scl-run", "id": run.id}))
     (run.path / "split.json").write_text("[]")
     with pytest.raises(CheckpointError):
-        _ = runs.open_run(str(run.path)).split
+        _ = RunStore().open(str(run.path)).split
 
 
 def test_metrics_csv_append_read_and_new_columns(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     assert run.read_metrics("encoder") == []
     run.append_metrics("encoder", {"epoch": 1, "loss": 2.5, "lr": 0.5})
     run.append_metrics("encoder", {"epoch": 2, "loss": 2.25, "lr": 0.25})
@@ -120,7 +143,7 @@ def test_metrics_csv_append_read_and_new_columns(home):
 
 
 def test_metrics_truncate_for_resume(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     for epoch in range(1, 6):
         run.append_metrics("encoder", {"epoch": epoch, "loss": 1.0 / epoch})
     assert run.truncate_metrics("encoder", after_epoch=3) == 2
@@ -133,8 +156,8 @@ def test_metrics_truncate_for_resume(home):
 
 KILLER = """
 import os, sys
-from scl_desktop.core.runs.folder import open_run
-run = open_run(sys.argv[1])
+from scl_desktop.core.runs.store import RunStore
+run = RunStore().open(sys.argv[1])
 for epoch in range(1, 4):
     run.append_metrics("encoder", {"epoch": epoch, "loss": 1.0})
 with open(run.metrics_path("encoder"), "a") as fh:  # a row torn by the kill
@@ -146,7 +169,7 @@ os.kill(os.getpid(), 9)
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL")
 def test_metrics_survive_a_kill(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     proc = subprocess.run([sys.executable, "-c", KILLER, str(run.path)], capture_output=True, timeout=120,
                           env={**os.environ, "SCL_HOME": str(home)})
     assert proc.returncode == -9, proc.stderr
@@ -157,7 +180,7 @@ def test_metrics_survive_a_kill(home):
 
 
 def test_save_and_read_results(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     assert run.methods() == [] and run.results() == {}
     ev_cb, ev_ce = some_evaluation(6), some_evaluation(4)
     run.save_result("SCL-CB", ev_cb, extra={"balance": "cb"})
@@ -165,16 +188,17 @@ def test_save_and_read_results(home):
     assert run.methods() == ["SCL-CE", "SCL-CB"]  # paper order
     assert run.evaluation("SCL-CB") == ev_cb
     assert run.results()["SCL-CE"]["overall"] == ev_ce.overall
-    assert run.result_extra("SCL-CB") == {"balance": "cb"} and run.result_extra("SCL-CE") == {}
+    assert json.loads((run.results_dir / "SCL-CB" / "extra.json").read_text()) == {"balance": "cb"}
+    assert not (run.results_dir / "SCL-CE" / "extra.json").exists()
     for name in ("evaluation.json", "per_class.csv", "confusion.csv"):
         assert (run.results_dir / "SCL-CB" / name).is_file()
     rows = run.result_rows()
     assert rows[1]["method"] == "SCL-CB" and rows[1]["run"] == run.id and rows[1]["overall"] == 100.0
     assert rows[1]["per_class"] == {"field": 100.0, "forest": 100.0, "river": 100.0}
-    assert Registry().get(run.id).results["SCL-CB"]["minority"] == 100.0
-    runs.open_run(run.id).save_result("SCL-CSCE", ev_ce)  # another Run object (another process) ...
+    assert RunStore().index.get(run.id).results["SCL-CB"]["minority"] == 100.0
+    RunStore().open(run.id).save_result("SCL-CSCE", ev_ce)  # another Run object (another process) ...
     run.save_result("SCL-CE", ev_cb)  # ... and this stale one: neither loses the other's result
-    assert set(Registry().get(run.id).results) == {"SCL-CE", "SCL-CB", "SCL-CSCE"}
+    assert set(RunStore().index.get(run.id).results) == {"SCL-CE", "SCL-CB", "SCL-CSCE"}
     assert set(run.record["results"]) == {"SCL-CE", "SCL-CB", "SCL-CSCE"}
     with pytest.raises(CheckpointError, match="no result"):
         run.evaluation("Plain")
@@ -183,34 +207,34 @@ def test_save_and_read_results(home):
 
 
 def test_delete_run(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
-    runs.delete_run(run.id)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
+    RunStore().delete(run.id)
     assert not run.path.exists()
-    assert Registry().get(run.id) is None
+    assert RunStore().index.get(run.id) is None
 
 
 def test_delete_refuses_a_run_another_live_process_is_training(home):
     # Regression: deleting a run under training let the trainer's next checkpoint / status write recreate a
     # partial folder (no config or split) that then showed up as a damaged run.
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     run._save_record(pid=os.getppid())  # as if the parent process were training it
     with pytest.raises(ConfigError, match="still being trained"):
-        runs.delete_run(run.id)
+        RunStore().delete(run.id)
     assert run.path.exists()
     run._save_record(pid=2**22 + 12345)  # a process that no longer exists: "interrupted", deletable
-    runs.delete_run(run.id)
+    RunStore().delete(run.id)
     assert not run.path.exists()
 
 
 # --- CLI: scl runs ..., scl evaluate ----------------------------------------------------------
 
 def two_runs():
-    a = runs.create_run("scl", make_split(), {"encoder": {"arch": "resnet18"}}, seed=0, name="mine")
+    a = RunStore().create("scl", make_split(), {"encoder": {"arch": "resnet18"}}, seed=0, name="mine")
     a.append_metrics("encoder", {"epoch": 1, "loss": 3.0})
     a.save_result("SCL-CB", some_evaluation(6))
     a.save_result("SCL-CE", some_evaluation(4))
     a.set_status("done")
-    b = runs.create_run("baseline", make_split(), {"arch": "resnet18"}, seed=0)
+    b = RunStore().create("baseline", make_split(), {"arch": "resnet18"}, seed=0)
     b.save_result("Plain", some_evaluation(3))
     b.set_status("done")
     return a, b
@@ -247,7 +271,7 @@ def test_cli_evaluate_json(home, capsys):
     assert main(["evaluate", a.id, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     cb = {r["method"]: r for r in data["results"]}["SCL-CB"]
-    assert cb["run"] == a.id and runs.open_run(cb["run"]).id == a.id
+    assert cb["run"] == a.id and RunStore().open(cb["run"]).id == a.id
     assert (cb["majority"], cb["minority"], cb["overall"]) == (100.0, 100.0, 100.0)
     assert cb["per_class"] == {"field": 100.0, "forest": 100.0, "river": 100.0}
     assert main(["evaluate", a.id, b.id, "--json", "--method", "Plain"]) == 0
@@ -259,10 +283,10 @@ def test_cli_evaluate_json(home, capsys):
     assert "No run matches" in capsys.readouterr().err
 
 
-def test_cli_evaluate_recompute_uses_the_trainer_hook(home, capsys, monkeypatch):
+def test_cli_evaluate_recompute_uses_the_predictor(home, capsys, monkeypatch):
     from scl_desktop.cli import main
     from scl_desktop.core.events import Log
-    from scl_desktop.core.training import classifier as fit_classifier
+    from scl_desktop.core.model import predictor
 
     a, _ = two_runs()
     calls = []
@@ -272,11 +296,11 @@ def test_cli_evaluate_recompute_uses_the_trainer_hook(home, capsys, monkeypatch)
         yield Log(f"re-evaluating {method}")
         return some_evaluation(0)
 
-    monkeypatch.setattr(fit_classifier, "evaluate_run", evaluate_run, raising=False)
+    monkeypatch.setattr(predictor, "evaluate_run", evaluate_run)
     assert main(["evaluate", a.id, "--recompute", "--method", "SCL-CB", "--json"]) == 0
     assert calls == [(a.id, "SCL-CB")]
     assert json.loads(capsys.readouterr().out)["results"][0]["overall"] == 0.0
-    assert runs.open_run(a.id).evaluation("SCL-CB").overall == 0.0
+    assert RunStore().open(a.id).evaluation("SCL-CB").overall == 0.0
 
 
 def test_cli_delete(home, capsys):

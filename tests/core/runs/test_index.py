@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from scl_desktop.core.runs import folder as runs
-from scl_desktop.core.runs.index import SCHEMA_VERSION, Registry
+from scl_desktop.core.runs.index import SCHEMA_VERSION
+from scl_desktop.core.runs.store import RunStore
 from tests.core.runs.test_folder import make_split, some_evaluation
 
 
@@ -26,7 +26,7 @@ def db_path(home):
 
 
 def test_wal_mode_and_schema_version(home):
-    registry = Registry()
+    registry = RunStore().index
     assert registry.path == db_path(home)
     assert registry.journal_mode == "wal"
     with sqlite3.connect(registry.path) as conn:
@@ -34,97 +34,96 @@ def test_wal_mode_and_schema_version(home):
 
 
 def test_list_shows_runs_newest_first_with_results(home):
-    a = runs.create_run("scl", make_split(), {"arch": "resnet18"}, seed=0)
-    b = runs.create_run("baseline", make_split(), {"arch": "resnet34"}, seed=1)
+    a = RunStore().create("scl", make_split(), {"arch": "resnet18"}, seed=0)
+    b = RunStore().create("baseline", make_split(), {"arch": "resnet34"}, seed=1)
     a.save_result("SCL-CB", some_evaluation(6))
     a.save_result("SCL-CE", some_evaluation(4))
-    rows = Registry().list()
+    rows = RunStore().index.list()
     assert [r.id for r in rows] == sorted([a.id, b.id], reverse=True)
-    row_a = Registry().get(a.id)
+    row_a = RunStore().index.get(a.id)
     assert set(row_a.results) == {"SCL-CB", "SCL-CE"}
     assert row_a.best("overall")[0] == "SCL-CB"
-    assert [r.id for r in Registry().list(kind="baseline")] == [b.id]
+    assert [r.id for r in RunStore().index.list(kind="baseline")] == [b.id]
 
 
 def test_rebuilt_when_database_deleted(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     run.save_result("SCL-CB", some_evaluation())
     run.set_status("done")
     for suffix in ("", "-wal", "-shm"):
         db_path(home).with_name("runs.sqlite" + suffix).unlink(missing_ok=True)
-    rows = Registry().list()
+    rows = RunStore().index.list()
     assert [r.id for r in rows] == [run.id]
     assert rows[0].status == "done" and "SCL-CB" in rows[0].results
 
 
 def test_damaged_database_is_moved_aside_and_rebuilt(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     for suffix in ("-wal", "-shm"):
         db_path(home).with_name("runs.sqlite" + suffix).unlink(missing_ok=True)
     db_path(home).write_bytes(b"this is not a database" * 100)
-    assert [r.id for r in Registry().list()] == [run.id]
+    assert [r.id for r in RunStore().index.list()] == [run.id]
     assert list(db_path(home).parent.glob("runs.sqlite.damaged-*"))
 
 
 def test_old_schema_is_rebuilt(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     with sqlite3.connect(db_path(home)) as conn:
         conn.execute("PRAGMA user_version = 0")
-    assert [r.id for r in Registry().list()] == [run.id]
+    assert [r.id for r in RunStore().index.list()] == [run.id]
 
 
 def test_folder_deleted_by_hand_is_dropped_and_unknown_folder_added(home):
-    a = runs.create_run("scl", make_split(), {}, seed=0)
-    b = runs.create_run("scl", make_split(), {}, seed=0)
+    a = RunStore().create("scl", make_split(), {}, seed=0)
+    b = RunStore().create("scl", make_split(), {}, seed=0)
     shutil.rmtree(a.path)
     copy = b.path.with_name(b.id + "-copy")
     shutil.copytree(b.path, copy)  # same id in run.json: the copy replaces b's row ...
     shutil.rmtree(b.path)  # ... and b is gone
-    assert [r.path for r in Registry().list()] == [str(copy.resolve())]
+    assert [r.path for r in RunStore().index.list()] == [str(copy.resolve())]
 
 
 def test_changed_run_json_is_refreshed(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
-    registry = Registry()
-    registry.update_status(run.id, "cancelled")  # direct edit of the index only
-    assert registry.get(run.id, sync=False).status == "cancelled"
-    run.set_status("done")
-    assert registry.get(run.id).status == "done"
-    registry.record_result(run.id, "Plain", some_evaluation(3))
-    assert registry.get(run.id, sync=False).results["Plain"]["overall"] == pytest.approx(50.0)
+    store = RunStore()
+    run = store.create("scl", make_split(), {}, seed=0)
+    assert store.index.get(run.id, sync=False).status == "running"
+    run.set_status("cancelled")  # run.json only: the index follows at its next read
+    assert store.index.get(run.id).status == "cancelled"
+    run.save_result("Plain", some_evaluation(3))
+    assert store.get(run.id).results["Plain"]["overall"] == pytest.approx(50.0)
 
 
 def test_interrupted_run_is_labelled(home):
-    run = runs.create_run("scl", make_split(), {}, seed=0)
+    run = RunStore().create("scl", make_split(), {}, seed=0)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     record = run.record
     record["pid"] = int(dead.stdout)
     from scl_desktop.core.atomic import write_json
 
     write_json(run.path / "run.json", record)
-    row = Registry().get(run.id)
+    row = RunStore().index.get(run.id)
     assert row.status == "running" and row.status_label == "interrupted"
-    assert runs.open_run(run.id).status_label == "interrupted"
+    assert RunStore().open(run.id).status_label == "interrupted"
 
 
 def test_delete_keeps_or_removes_files(home):
-    a = runs.create_run("scl", make_split(), {}, seed=0)
-    registry = Registry()
+    a = RunStore().create("scl", make_split(), {}, seed=0)
+    registry = RunStore().index
     registry.delete(a.id, remove_files=False)
     assert a.path.exists() and registry.get(a.id, sync=False) is None
-    registry.delete(registry.add(a).id, remove_files=True)
+    registry.delete(registry.add(a.path).id, remove_files=True)
     assert not a.path.exists()
 
 
 def test_concurrent_writers_and_readers(home):
-    made = [runs.create_run("scl", make_split(), {}, seed=i) for i in range(4)]
+    made = [RunStore().create("scl", make_split(), {}, seed=i) for i in range(4)]
     errors: list[BaseException] = []
 
     def work(run):
         try:
             for i in range(5):
                 run.save_result("SCL-CB", some_evaluation(i % 6))
-                Registry().list()
+                RunStore().index.list()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -134,4 +133,4 @@ def test_concurrent_writers_and_readers(home):
     for t in threads:
         t.join()
     assert not errors
-    assert len(Registry().list()) == 4
+    assert len(RunStore().index.list()) == 4

@@ -8,6 +8,7 @@ import torch
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, drive
 from scl_desktop.core.model.predictor import evaluate_run, load_predictor
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig
@@ -67,9 +68,9 @@ def test_cancel_then_resume_finishes_the_same_epochs(split):
     with pytest.raises(Cancelled, match="--resume"):
         drive(train_baseline(split, tiny_baseline_config(), cancel=token), on_event)
     run_id = next(e.message.split()[1] for e in seen if getattr(e, "message", "").startswith("Run "))
-    from scl_desktop.core.runs.folder import open_run
+    from scl_desktop.core.runs.store import RunStore
 
-    run = open_run(run_id)
+    run = RunStore().open(run_id)
     assert run.status == "cancelled"
     resumed, evaluation = drive(train_baseline(None, None, run=run, resume=True))
     assert [r["epoch"] for r in resumed.read_metrics("baseline")] == [1, 2]
@@ -95,12 +96,11 @@ def test_resuming_a_run_of_the_other_trainer_is_a_clear_error(split):
     # Regression: `scl baseline --resume` of a two-stage run (or `scl train --resume` of a baseline) failed with
     # "Unknown ... setting(s)" from parsing the other trainer's configuration, or not at all.
     from scl_desktop.core.model.checkpoint import save_checkpoint
-    from scl_desktop.core.runs.folder import create_run
     from scl_desktop.core.training.config import EncoderConfig
     from scl_desktop.core.training.encoder import train_encoder
 
     for kind, stage, config in (("scl", "encoder", EncoderConfig()), ("baseline", "baseline", tiny_baseline_config())):
-        run = create_run(kind, split, config.to_json(), 0)
+        run = RunStore().create(kind, split, config.to_json(), 0)
         save_checkpoint(run.checkpoint_file, {"stage": stage, "epoch": 1, "step": 0})
         other = (train_baseline(None, None, run=run, resume=True) if kind == "scl"
                  else train_encoder(None, None, run=run, resume=True))

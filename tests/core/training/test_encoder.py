@@ -162,9 +162,9 @@ def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(split, monkeypatch)
     assert "nan" in message and "learning rate" in message and "last good checkpoint" in message
     run_log = [e for e in events if getattr(e, "message", "").startswith("Run ")][0]
     run_id = run_log.message.split()[1].rstrip(".")
-    from scl_desktop.core.runs.folder import open_run
+    from scl_desktop.core.runs.store import RunStore
 
-    run = open_run(run_id)
+    run = RunStore().open(run_id)
     assert run.status == "failed"
     state = load_checkpoint(run.checkpoint_file)
     assert state["epoch"] == 1
@@ -188,9 +188,9 @@ def test_scl_train_cli_json_and_cpu_note(split, tmp_path, capsys):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "done" and out["epochs"] == 1 and math.isfinite(out["loss"])
-    from scl_desktop.core.runs.folder import open_run
+    from scl_desktop.core.runs.store import RunStore
 
-    config = EncoderConfig.from_json(open_run(out["run"]).config)
+    config = EncoderConfig.from_json(RunStore().open(out["run"]).config)
     assert config.augment.rotate is False and config.augment.crop is True
 
     notes: list[str] = []

@@ -14,7 +14,7 @@ from scl_desktop.cli import main as cli_main
 from scl_desktop.core.data.demo import DEMO_CLASSES, DEMO_MINORITY
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, Log, drive
-from scl_desktop.core.runs.folder import open_run
+from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig
 from scl_desktop.core.workflows import pipeline
 
@@ -46,7 +46,7 @@ def test_tiny_demo_runs_every_step_and_returns_table1_rows(tiny_demo):
         assert set(row["per_class"]) == set(DEMO_CLASSES)
         for key in ("majority", "minority", "overall"):
             assert 0.0 <= row[key] <= 100.0
-        run = open_run(row["run"])  # the id works with the other commands
+        run = RunStore().open(row["run"])  # the id works with the other commands
         assert row["method"] in run.methods()
         assert run.status == "done"
     assert rows[0]["run"] != rows[1]["run"] and len({r["run"] for r in rows[1:]}) == 1

@@ -1,0 +1,183 @@
+"""``RunStore``: the one object that creates, opens, lists and deletes the runs of a runs folder.
+
+The run folders are the truth; the store keeps its SQLite ``RunIndex`` in step with them (the
+index is re-synced from the folders whenever it is read, so a status written by any process
+shows up). A run is named by its id, its name, or a unique prefix of its id, in that order;
+names are unique within a store.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from scl_desktop.core.atomic import write_json
+from scl_desktop.core.data.manifest import SplitManifest
+from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
+from scl_desktop.core.paths import data_dir, runs_dir
+from scl_desktop.core.runs.folder import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    ENVIRONMENT_FILE,
+    RUN_KINDS,
+    Run,
+    check_name,
+    environment_info,
+    find_key,
+    jsonable_config,
+    now_text,
+)
+from scl_desktop.core.runs.index import RunIndex, RunRow
+from scl_desktop.core.runs.record import RUN_FILE, RUN_RECORD_TYPE, SPLIT_FILE, pid_alive
+
+if TYPE_CHECKING:
+    import torch
+
+INDEX_FILE = "runs.sqlite"
+
+
+class RunStore:
+    """The runs under ``root`` (default: the user's runs folder) and their index.
+
+    Cheap to keep for the life of a session or command; the index is opened (and checked, or
+    rebuilt from the folders) once, on first use.
+    """
+
+    def __init__(self, root: str | os.PathLike[str] | None = None,
+                 index_path: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else runs_dir()
+        self._index_path = Path(index_path) if index_path is not None else (
+            data_dir() / INDEX_FILE if root is None else self.root / INDEX_FILE)
+        self._index: RunIndex | None = None
+
+    @property
+    def index(self) -> RunIndex:
+        """The SQLite index of this store's runs (opened on first use)."""
+        if self._index is None:
+            self._index = RunIndex(self._index_path, self.root)
+        return self._index
+
+    # --- creating ---------------------------------------------------------------------------
+
+    def create(self, kind: str, split: SplitManifest, config: Any, seed: int, name: str | None = None,
+               device: torch.device | str | None = None) -> Run:
+        """Make a new run folder (status "running") with config, split copy and environment, and index it.
+
+        ``config`` is a dict (or an object with ``to_json()``); ``device`` is recorded in
+        environment.json when given. A ``name`` already used by another run is refused.
+        """
+        if kind not in RUN_KINDS:
+            raise ConfigError(f"Unknown run kind {kind!r}.", f"Use one of {', '.join(RUN_KINDS)}.")
+        if name is not None:
+            check_name(name, "Run name")
+            self._check_name_free(name)
+        config_json = jsonable_config(config)
+        folder = self._new_folder(kind)
+        run_id = folder.name
+        try:
+            write_json(folder / CONFIG_FILE, config_json)
+            split.save(folder / SPLIT_FILE)
+            write_json(folder / ENVIRONMENT_FILE, {**environment_info(device), "seed": int(seed)})
+            (folder / CHECKPOINT_DIR).mkdir()
+            now = now_text()
+            arch = find_key(config_json, "arch")
+            record = {
+                "type": RUN_RECORD_TYPE, "format": 1, "id": run_id, "run_kind": kind, "name": name,
+                "created": now, "updated": now, "seed": int(seed), "status": "running", "message": None,
+                "pid": os.getpid(), "host": socket.gethostname(),
+                "source": split.dataset.source, "n_classes": len(split.classes),
+                "arch": str(arch) if arch is not None else None, "results": {},
+                "split_fingerprint": split.fingerprint(), "test_fingerprint": split.fingerprint(("test",)),
+            }
+            write_json(folder / RUN_FILE, record)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        try:
+            self.index.add(folder)
+        except SclError:
+            pass  # the folder is the truth: the index picks the run up at its next sync
+        return Run(folder, record)
+
+    def _new_folder(self, kind: str) -> Path:
+        for _ in range(100):
+            folder = self.root / f"{time.strftime('%Y%m%d-%H%M%S')}-{kind}-{secrets.token_hex(2)}"
+            try:
+                folder.mkdir(parents=True)
+                return folder
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise SclError(f"Could not create a run folder in {self.root} ({exc.strerror or exc}).",
+                               "Choose a writable data folder (Settings in the app, or set SCL_HOME).") from exc
+        raise SclError(f"Could not create a new run folder in {self.root}.", "Try again in a second.")
+
+    def _check_name_free(self, name: str) -> None:
+        taken = [row.id for row in self.list() if row.name == name]
+        if taken:
+            raise ConfigError(f"The run name {name!r} is already used by run {taken[0]}.",
+                              "Choose another name, or delete or rename that run first.")
+
+    # --- opening and listing ----------------------------------------------------------------
+
+    def open(self, id_or_path: str | os.PathLike[str]) -> Run:
+        """Open a run by folder path, exact id, exact name, or unique id prefix (in that order).
+
+        ``CheckpointError`` when nothing matches, when a prefix matches several runs (listing
+        them), or when the folder is damaged.
+        """
+        text = str(id_or_path).strip()
+        if not text:
+            raise CheckpointError("No run was given.", "Pass a run id from `scl runs list` or the folder of a run.")
+        path = Path(text).expanduser()
+        looks_like_path = path.is_absolute() or os.sep in text or bool(os.altsep and os.altsep in text)
+        if (path / RUN_FILE).is_file() or (looks_like_path and path.is_dir()):
+            return Run(path)  # raises a clear error for a folder that is not a run
+        if looks_like_path:
+            raise CheckpointError(f"There is no run folder at {path}.",
+                                  "Check the path, or pass a run id from `scl runs list`.")
+        if (self.root / text / RUN_FILE).is_file():
+            return Run(self.root / text)
+        rows = self.list()
+        for matches in ([r for r in rows if r.name == text], [r for r in rows if r.id.startswith(text)]):
+            if len(matches) == 1:
+                return Run(matches[0].path)
+            if matches:
+                shown = ", ".join(f"{r.id}" + (f" ({r.name})" if r.name else "") for r in matches[:8])
+                more = f" and {len(matches) - 8} more" if len(matches) > 8 else ""
+                raise CheckpointError(f"{len(matches)} runs match {text!r}: {shown}{more}.",
+                                      "Give the whole run id (see `scl runs list`).")
+        raise CheckpointError(f"No run matches {text!r}.", "See `scl runs list` for the runs there are.")
+
+    def list(self, kind: str | None = None) -> list[RunRow]:
+        """Every run, newest first, with its result summaries (index synced with the folders first)."""
+        return self.index.list(kind=kind)
+
+    def get(self, run_id: str) -> RunRow | None:
+        """The index row of one run (synced first), or ``None``."""
+        return self.index.get(run_id)
+
+    # --- deleting ---------------------------------------------------------------------------
+
+    def delete(self, run: Run | str) -> None:
+        """Delete a run's folder (checkpoints, results, metrics) and its index row.
+
+        Refuses (``ConfigError``) while another process on this computer is still training the run:
+        its next checkpoint or status write would recreate a partial folder that looks like a damaged run.
+        """
+        run = run if isinstance(run, Run) else self.open(run)
+        run.reload()
+        pid, host = run.record.get("pid"), run.record.get("host")
+        if (run.status_label == "running" and host == socket.gethostname() and pid and int(pid) != os.getpid()
+                and pid_alive(int(pid))):
+            raise ConfigError(f"Run {run.id} is still being trained by process {pid} on this computer.",
+                              "Cancel that training (Ctrl+C, or Cancel in the app) or let it finish, "
+                              "then delete the run.")
+        if self.index.get(run.id, sync=False) is None:
+            self.index.add(run.path)
+        self.index.delete(run.id, remove_files=True)
