@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from scl_desktop.core.data.manifest import RasterSettings
+from scl_desktop.core.data.manifest import RasterSettings, display_path
 from scl_desktop.core.errors import ConfigError, ImageReadError
 from scl_desktop.core.events import CancelToken, Progress, RateMeter
 
@@ -204,9 +204,12 @@ def _read_rasterio(path: Path, data: bytes | None) -> RawImage:
     rasterio = _rasterio()
     from rasterio.enums import ColorInterp, MaskFlags
 
+    if data is None and display_path(path) != str(path):
+        data = path.read_bytes()  # GDAL opens UTF-8 names only; a name that is not UTF-8 is read here
     with ExitStack() as stack:
         if data is not None:
-            ds = stack.enter_context(stack.enter_context(rasterio.MemoryFile(data, filename=path.name)).open())
+            memory = rasterio.MemoryFile(data, filename=display_path(path.name))
+            ds = stack.enter_context(stack.enter_context(memory).open())
         else:
             ds = stack.enter_context(rasterio.open(path))
         interp = ds.colorinterp
