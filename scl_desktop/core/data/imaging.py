@@ -288,7 +288,8 @@ def _stretch_to_uint8(channels: np.ndarray, stats: Sequence[Sequence[float]]) ->
     out = np.empty(channels.shape, np.uint8)
     for c, (lo, hi) in enumerate(stats):
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        x = (channels[c].astype(np.float32) - np.float32(lo)) * np.float32(scale)
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 saturate below
+            x = (channels[c].astype(np.float32) - np.float32(lo)) * np.float32(scale)
         if hi <= lo:
             x[channels[c] > lo] = 255.0
         np.nan_to_num(x, copy=False, nan=0.0, posinf=255.0, neginf=0.0)
