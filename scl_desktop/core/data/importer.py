@@ -335,12 +335,16 @@ def _is_folder(entry: os.DirEntry[str]) -> bool:
 
 
 def _csv_candidates(csv_path: Path) -> tuple[list[_Candidate], list[SkippedFile]]:
-    """Rows of a ``path,label[,split]`` CSV; bad rows and missing files are reported, not fatal."""
+    """Rows of a ``path,label[,split]`` CSV; bad rows and missing files are reported, not fatal.
+
+    The text is UTF-8; other bytes are kept as surrogate escapes, so a path listed with the raw
+    bytes of a file name that is not UTF-8 names that file.
+    """
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"Cannot read the CSV file {csv_path} ({exc}).",
-                           "Save it as UTF-8 text with path,label[,split] rows.") from exc
+        text = csv_path.read_bytes().decode("utf-8-sig", "surrogateescape")
+    except OSError as exc:
+        raise DatasetError(f"Cannot read the CSV file {display_path(csv_path)} ({exc.strerror or exc}).",
+                           "Check that the file exists and that you may read it.") from exc
     rows = _csv_rows(text)
     if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("path", "file", "filename", "image"):
         rows[0] = (rows[0][0], [])  # header row
@@ -364,7 +368,7 @@ def _csv_candidates(csv_path: Path) -> tuple[list[_Candidate], list[SkippedFile]
             skipped.append(SkippedFile(str(path), f"listed twice in the CSV (again on line {lineno})"))
         else:
             listed.add(path)
-            candidates.append(_Candidate(path, cells[1], SPLIT_NAMES[split] if split else None))
+            candidates.append(_Candidate(path, display_path(cells[1]), SPLIT_NAMES[split] if split else None))
     return candidates, skipped
 
 

@@ -282,6 +282,16 @@ def test_file_names_that_are_not_utf8_import_save_and_decode(tmp_path, capsys):
     assert [Path(s["path"]).name for s in report["skipped"]] == ["\\xfe.jpg"]
 
 
+def test_csv_listing_file_names_that_are_not_utf8(tmp_path):
+    root = class_tree(tmp_path / "imgs", {"x": 1, "y": 1})
+    os.rename(root / "y" / "y_0.png", os.fsencode(root / "y") + b"/\xe9t\xe9.png")
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_bytes(b"imgs/x/x_0.png,x\nimgs/y/\xe9t\xe9.png,caf\xe9\n")
+    manifest, _ = run_import(csv_path)
+    assert manifest.classes == ("caf\\xe9", "x") and not manifest.report.skipped
+    assert os.fsencode(manifest.items[0].path).endswith(b"/\xe9t\xe9.png")
+
+
 def test_wrapper_folder_is_looked_through(tmp_path):
     class_tree(tmp_path / "UCM" / "Images", {"a": 2, "b": 2})
     manifest, events = run_import(tmp_path / "UCM")
