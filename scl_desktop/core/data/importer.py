@@ -268,8 +268,8 @@ def _folder_candidates(root: Path) -> tuple[list[_Candidate], list[SkippedFile]]
         if _hidden(entry.name):
             continue
         if entry.is_dir():
-            if entry.is_symlink() and _link_problem(entry, dataset):
-                skipped.append(SkippedFile(str(entry), _link_problem(entry, dataset)))
+            if entry.is_symlink() and (problem := _link_problem(entry, dataset)) is not None:
+                skipped.append(SkippedFile(str(entry), problem))
                 continue
             label = display_path(entry.name)
             for path in _walk_files(entry, dataset, skipped):
@@ -298,7 +298,7 @@ def _walk_files(folder: Path, dataset: str, skipped: list[SkippedFile]) -> list[
     folders that cannot be listed are added to ``skipped``.
     """
     found: list[Path] = []
-    followed: set[str] = set()
+    followed = {os.path.realpath(folder)}
     stack = [folder]
     while stack:
         current = stack.pop()

@@ -241,13 +241,15 @@ def test_links_into_or_above_the_dataset_are_reported_not_followed(tmp_path):
     os.symlink(root / "b", root / "alias")
     os.symlink(outside / "more", root / "a" / "more")
     os.symlink(outside / "more", root / "a" / "again")
+    os.symlink(outside, root / "outer")  # a class folder outside the dataset, with a link back to itself
+    os.symlink(outside, outside / "loop")
     manifest, _ = run_import(root)
-    assert manifest.classes == ("a", "b") and manifest.counts() == {"a": 3, "b": 2}
+    assert manifest.classes == ("a", "b", "outer") and manifest.counts() == {"a": 3, "b": 2, "outer": 1}
     assert str(root / "a" / "again" / "more_0.png") in {i.path for i in manifest.items}
     why = {Path(s.path).name: s.reason for s in manifest.report.skipped}
-    assert set(why) == {"up", "sibling", "alias", "more"}  # "again" was walked first; "more" then is a repeat
+    assert set(why) == {"up", "sibling", "alias", "more", "loop"}  # "again" was walked first, "more" repeats it
     assert all("inside or above the dataset folder: not followed" in why[n] for n in ("up", "sibling", "alias"))
-    assert why["more"] == "link to a folder already walked: not followed again"
+    assert why["more"] == why["loop"] == "link to a folder already walked: not followed again"
 
 
 def test_file_names_that_are_not_utf8_import_save_and_decode(tmp_path, capsys):
