@@ -79,7 +79,7 @@ def verify_files(dataset: DatasetManifest) -> None:
         raise DatasetError(
             f"{len(problems)} of the {len(dataset.items)} images vanished or changed since the dataset was "
             f"imported: {', '.join(problems[:5])}{more}.",
-            f"Re-import the dataset (`scl import {dataset.source}`) so that its manifest matches the files.",
+            f"Re-import the dataset (`scl import {display_path(dataset.source)}`) so that its manifest matches the files.",
         )
 
 
@@ -202,7 +202,7 @@ def _decode_into(images: np.ndarray, dataset: DatasetManifest, size: int, index:
     except ImageReadError as exc:
         reason = getattr(exc, "reason", str(exc))
         raise DatasetError(f"{display_path(item.path)} cannot be decoded any more ({reason}).",
-                           f"Re-import the dataset (`scl import {dataset.source}`).") from exc
+                           f"Re-import the dataset (`scl import {display_path(dataset.source)}`).") from exc
 
 
 def _allocate(path: Path, shape: tuple[int, ...]) -> Any:

@@ -52,7 +52,7 @@ class UnreadableImage(ImageReadError):
     def __init__(self, path: str | os.PathLike[str], reason: str, hint: str = _REPLACE_HINT) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"Cannot use {path}: {reason}.", hint)
+        super().__init__(f"Cannot use {display_path(path)}: {reason}.", hint)
 
 
 @dataclass(frozen=True)

@@ -285,7 +285,11 @@ def _folder_candidates(root: Path) -> tuple[list[_Candidate], list[SkippedFile]]
 def _link_problem(link: Path, dataset: str) -> str | None:
     """Why the folder link ``link`` is not followed (it leads into or above the dataset folder), or None."""
     target = os.path.realpath(link)
-    if os.path.commonpath([target, dataset]) in (target, dataset):
+    try:
+        common = os.path.commonpath([target, dataset])
+    except ValueError:  # on another drive
+        return None
+    if common in (target, dataset):
         return (f"link to {display_path(target)}, inside or above the dataset folder: not followed, so that no "
                 "image is imported twice or under another class")
     return None
