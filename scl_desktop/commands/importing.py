@@ -63,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Import, save the manifest, build the cache, report."""
     from scl_desktop.core.data.importer import ImportConfig, default_manifest_path, import_dataset
+    from scl_desktop.core.data.manifest import display_path
     from scl_desktop.core.events import drive
 
     printer = EventPrinter()
@@ -76,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     cache = None if args.no_cache else _cache(manifest, printer, args.time_read)
     report = {
         "classes": [{"name": c, "count": n} for c, n in manifest.counts().items()],
-        "skipped": [{"path": s.path, "reason": s.reason} for s in manifest.report.skipped],
-        "duplicates": [list(g) for g in manifest.report.duplicates],
+        "skipped": [{"path": display_path(s.path), "reason": s.reason} for s in manifest.report.skipped],
+        "duplicates": [[display_path(p) for p in g] for g in manifest.report.duplicates],
         "small_classes": list(manifest.report.small_classes),
         "images": len(manifest.items),
         "raster": manifest.raster.to_json(),
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
     else:
-        _print_summary(report, manifest.source)
+        _print_summary(report, display_path(manifest.source))
     return 0
 
 

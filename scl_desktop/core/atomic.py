@@ -7,6 +7,7 @@ import errno
 import glob
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,8 +86,13 @@ def write_text(target: str | os.PathLike[str], text: str) -> Path:
 
 
 def write_json(target: str | os.PathLike[str], obj: Any) -> Path:
-    """Atomically write ``obj`` as indented UTF-8 JSON."""
-    return write_text(target, json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+    """Atomically write ``obj`` as indented UTF-8 JSON.
+
+    Lone surrogates (file names that are not UTF-8, as Python's surrogate escapes) are written
+    as ``\\udcNN`` escapes, which ``read_json`` turns back into the same string.
+    """
+    text = json.dumps(obj, indent=2, ensure_ascii=False, sort_keys=False)
+    return write_text(target, re.sub("[\ud800-\udfff]", lambda m: f"\\u{ord(m[0]):04x}", text) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

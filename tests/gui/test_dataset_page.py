@@ -4,6 +4,7 @@ bad input gives an error dialog and the app keeps running.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from tests.gui.conftest import TINY_CLASSES, drop_paths, error_dialogs, import_tiny, no_errors, wait_idle
@@ -79,12 +80,27 @@ def test_bad_files_are_reported_not_fatal(qtbot, window, tiny_dataset: Path, tmp
     shutil.copytree(tiny_dataset, root)
     (root / "a_fields" / "zero.png").write_bytes(b"")
     (root / "b_forest" / "fake.tif").write_text("text, not a tiff")
+    Path(os.fsdecode(os.fsencode(root / "b_forest") + b"/f\xe9ke.png")).write_text("not UTF-8, not an image")
     import_tiny(qtbot, window, root)
     report = window.pages["dataset"].report
     skipped = report.topLevelItem(0)
-    assert skipped.childCount() == 2
-    reasons = " ".join(skipped.child(i).text(1) for i in range(2))
+    assert skipped.childCount() == 3
+    reasons = " ".join(skipped.child(i).text(1) for i in range(3))
     assert "empty" in reasons and "not an image" in reasons
+    assert any(skipped.child(i).text(0).endswith("f\\xe9ke.png") for i in range(3))  # readable, not dropped
+
+
+def test_dropped_tiles_with_names_that_are_not_utf8_import(tmp_path: Path) -> None:
+    from scl_desktop.core.data.importer import ImportConfig, import_dataset
+    from scl_desktop.core.events import drive
+    from scl_desktop.gui.pages.dataset_page import tiles_manifest
+    from tests.core.raster_fixtures import class_tree
+
+    root = class_tree(tmp_path / "tiles", {"a": 1, "b": 1})
+    odd = Path(os.fsdecode(os.fsencode(root / "b") + b"/t\xe9.png"))
+    os.rename(root / "b" / "b_0.png", odd)
+    manifest = drive(import_dataset(ImportConfig(tiles_manifest([root / "a" / "a_0.png", odd]))))
+    assert [i.path for i in manifest.items] == [str(root / "a" / "a_0.png"), str(odd)]
 
 
 def test_dropping_a_non_dataset_file_is_refused_with_a_message(qtbot, window, tmp_path: Path) -> None:  # noqa: ANN001

@@ -28,7 +28,7 @@ import numpy as np
 from scl_desktop.core import paths
 from scl_desktop.core.atomic import write_json
 from scl_desktop.core.data import imaging
-from scl_desktop.core.data.manifest import DatasetManifest
+from scl_desktop.core.data.manifest import DatasetManifest, display_path
 from scl_desktop.core.errors import DatasetError, DiskFullError, ImageReadError
 from scl_desktop.core.events import CancelToken, Event, Log
 
@@ -39,6 +39,8 @@ STORE_FORMAT = 1
 """Bump when the decoding (resize method, layout) changes, so old stores are not reused."""
 
 _STALE_TMP_S = 24 * 3600
+_DISK_RESERVE = 64 << 20
+"""Bytes left free on the cache disk after a store is allocated (for the manifest, logs, the OS)."""
 
 
 def stores_dir() -> Path:
@@ -54,7 +56,7 @@ def store_key(dataset: DatasetManifest, size: int) -> str:
     h.update(json.dumps({"format": STORE_FORMAT, "size": size, "raster": dataset.raster.to_json()},
                         sort_keys=True).encode())
     for item in dataset.items:
-        h.update(f"{item.path}\0{item.size_bytes}\0{item.mtime_ns}\0{item.sha256}\n".encode())
+        h.update(f"{item.path}\0{item.size_bytes}\0{item.mtime_ns}\0{item.sha256}\n".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:32]
 
 
@@ -68,16 +70,16 @@ def verify_files(dataset: DatasetManifest) -> None:
         try:
             stat = os.stat(item.path)
         except OSError:
-            problems.append(f"{item.path} (missing)")
+            problems.append(f"{display_path(item.path)} (missing)")
             continue
         if stat.st_size != item.size_bytes or stat.st_mtime_ns != item.mtime_ns:
-            problems.append(f"{item.path} (changed)")
+            problems.append(f"{display_path(item.path)} (changed)")
     if problems:
         more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
         raise DatasetError(
             f"{len(problems)} of the {len(dataset.items)} images vanished or changed since the dataset was "
             f"imported: {', '.join(problems[:5])}{more}.",
-            f"Re-import the dataset (`scl import {dataset.source}`) so that its manifest matches the files.",
+            f"Re-import the dataset (`scl import {display_path(dataset.source)}`) so that its manifest matches the files.",
         )
 
 
@@ -199,17 +201,18 @@ def _decode_into(images: np.ndarray, dataset: DatasetManifest, size: int, index:
         images[index] = imaging.read_rgb(item.path, dataset.raster, size)
     except ImageReadError as exc:
         reason = getattr(exc, "reason", str(exc))
-        raise DatasetError(f"{item.path} cannot be decoded any more ({reason}).",
-                           f"Re-import the dataset (`scl import {dataset.source}`).") from exc
+        raise DatasetError(f"{display_path(item.path)} cannot be decoded any more ({reason}).",
+                           f"Re-import the dataset (`scl import {display_path(dataset.source)}`).") from exc
 
 
 def _allocate(path: Path, shape: tuple[int, ...]) -> Any:
     """Create the ``.npy`` memory map with its disk space reserved (a full disk fails here, not later)."""
     needed = int(np.prod(shape))
     free = shutil.disk_usage(path.parent).free
-    if needed + (64 << 20) > free:
+    if needed + _DISK_RESERVE > free:
         raise DiskFullError(
-            f"The decoded-image cache needs {needed / 2**30:.2f} GiB but {path.parent} has {free / 2**30:.2f} GiB free.",
+            f"The decoded-image cache needs {_amount(needed)}, and {_amount(_DISK_RESERVE)} is kept free besides, "
+            f"but {path.parent} has {_amount(free)} free.",
             "Free some disk space, choose a smaller working size, or point SCL_HOME at a larger disk.",
         )
     images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
@@ -222,6 +225,11 @@ def _allocate(path: Path, shape: tuple[int, ...]) -> Any:
                     raise DiskFullError(f"The disk holding {path.parent} is full.",
                                         "Free some disk space or choose a smaller working size.") from exc
     return images
+
+
+def _amount(size: int) -> str:
+    """A byte count in GiB (2 decimals) from 1 GiB up, else in MiB (1 decimal)."""
+    return f"{size / 2**30:.2f} GiB" if size >= 2**30 else f"{size / 2**20:.1f} MiB"
 
 
 def _remove_stale_builds() -> None:

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import numpy as np
 from PIL import Image
 
-from scl_desktop.core.data.manifest import RasterSettings
+from scl_desktop.core.data.manifest import RasterSettings, display_path
 from scl_desktop.core.errors import ConfigError, ImageReadError
 from scl_desktop.core.events import CancelToken, Progress, RateMeter
 
@@ -52,7 +52,7 @@ class UnreadableImage(ImageReadError):
     def __init__(self, path: str | os.PathLike[str], reason: str, hint: str = _REPLACE_HINT) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"Cannot use {path}: {reason}.", hint)
+        super().__init__(f"Cannot use {display_path(path)}: {reason}.", hint)
 
 
 @dataclass(frozen=True)
@@ -204,9 +204,12 @@ def _read_rasterio(path: Path, data: bytes | None) -> RawImage:
     rasterio = _rasterio()
     from rasterio.enums import ColorInterp, MaskFlags
 
+    if data is None and display_path(path) != str(path):
+        data = path.read_bytes()  # GDAL opens UTF-8 names only; a name that is not UTF-8 is read here
     with ExitStack() as stack:
         if data is not None:
-            ds = stack.enter_context(stack.enter_context(rasterio.MemoryFile(data, filename=path.name)).open())
+            memory = rasterio.MemoryFile(data, filename=display_path(path.name))
+            ds = stack.enter_context(stack.enter_context(memory).open())
         else:
             ds = stack.enter_context(rasterio.open(path))
         interp = ds.colorinterp
@@ -285,7 +288,8 @@ def _stretch_to_uint8(channels: np.ndarray, stats: Sequence[Sequence[float]]) ->
     out = np.empty(channels.shape, np.uint8)
     for c, (lo, hi) in enumerate(stats):
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        x = (channels[c].astype(np.float32) - np.float32(lo)) * np.float32(scale)
+        with np.errstate(over="ignore", invalid="ignore"):  # values beyond float32 saturate below
+            x = (channels[c].astype(np.float32) - np.float32(lo)) * np.float32(scale)
         if hi <= lo:
             x[channels[c] > lo] = 255.0
         np.nan_to_num(x, copy=False, nan=0.0, posinf=255.0, neginf=0.0)

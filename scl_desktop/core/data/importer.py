@@ -5,9 +5,15 @@ Sources:
 * a folder of class folders, ``ROOT/<class>/...`` (nested folders inside a class are fine; a
   folder holding a single wrapper folder, such as ``UCMerced_LandUse/Images/<class>``, is
   looked through). Files with the extensions in ``imaging.SUPPORTED_EXTENSIONS`` in any letter
-  case are images; hidden files and folders are ignored.
-* a CSV file with ``path,label[,split]`` rows (an optional header row; paths relative to the
-  CSV's folder or absolute; split is train, val or test).
+  case are images; hidden files and folders are ignored. A linked folder is followed only when
+  it leads out of the dataset folder (a link into it, or above it, would import images twice or
+  under another class's label): such links and folders that cannot be listed are reported.
+* a CSV file with ``path,label[,split]`` rows (RFC 4180: ``"``-quoted cells, ``""`` inside them;
+  comma, semicolon or tab between cells; an optional header row; paths relative to the CSV's
+  folder or absolute; split is train, val or test).
+
+File names that are not UTF-8 are kept exactly (Python's surrogate escapes), so the manifest
+opens the same files again; reports and class names show them with ``display_path``.
 
 Every file is read once: hashed (sha256, for duplicates and the cache key), fully decoded (so a
 corrupt file is found now, not in the middle of training) and, when it is not 8-bit, sampled
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import os
 import re
 from collections import Counter, defaultdict
@@ -31,7 +38,14 @@ import numpy as np
 
 from scl_desktop.core import paths
 from scl_desktop.core.data import imaging
-from scl_desktop.core.data.manifest import DatasetManifest, ImageItem, ImportReport, RasterSettings, SkippedFile
+from scl_desktop.core.data.manifest import (
+    DatasetManifest,
+    ImageItem,
+    ImportReport,
+    RasterSettings,
+    SkippedFile,
+    display_path,
+)
 from scl_desktop.core.errors import ConfigError, DatasetError
 from scl_desktop.core.events import CancelToken, Event, Log
 
@@ -103,22 +117,26 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
     """
     config = config.validated()
     source = Path(os.path.abspath(config.source))
+    shown = display_path(source)
     if not source.exists():
-        raise DatasetError(f"{source} does not exist.", _LAYOUT_HINT)
+        raise DatasetError(f"{shown} does not exist.", _LAYOUT_HINT)
     if source.is_file():
         if source.suffix.lower() != ".csv":
-            raise DatasetError(f"{source} is a single file, not a dataset.", _LAYOUT_HINT)
+            raise DatasetError(f"{shown} is a single file, not a dataset.", _LAYOUT_HINT)
         candidates, skipped = _csv_candidates(source)
     else:
         root = _dataset_root(source)
         if root != source:
-            yield Log(f"Using {root} as the dataset folder (it holds the class folders).")
+            yield Log(f"Using {display_path(root)} as the dataset folder (it holds the class folders).")
         candidates, skipped = _folder_candidates(root)
     if config.class_order is not None:
         candidates = yield from _restrict_classes(candidates, config.class_order)
     if not candidates:
         loose = sum(s.reason.startswith("not inside a class folder") for s in skipped)
-        found = f"{source} holds {loose} images but no class folders." if loose else f"No images found in {source}."
+        if loose:
+            found = f"{shown} holds {loose} images but no class folders."
+        else:
+            found = f"No images found in {shown}" + (f" ({_reasons(skipped)})." if skipped else ".")
         raise DatasetError(found, _LAYOUT_HINT)
 
     yield Log(f"Found {len(candidates)} image files in {len({c.label for c in candidates})} classes.")
@@ -131,12 +149,11 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
     items = [e.item for e in examined if e.item is not None]
     skipped = sorted(skipped + [e.skipped for e in examined if e.skipped is not None], key=lambda s: s.path)
     if not items:
-        reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:3])
-        raise DatasetError(f"None of the {len(candidates)} image files in {source} could be used ({reasons}).",
-                           "Check the files; the import report lists every reason.")
+        raise DatasetError(f"None of the {len(candidates)} image files in {shown} could be used "
+                           f"({_reasons(skipped)}).", "Check the files; the import report lists every reason.")
     classes = _class_list(items, config.class_order)
     if len(classes) < 2:
-        raise DatasetError(f"Only one class ({classes[0]!r}) was found in {source}.",
+        raise DatasetError(f"Only one class ({classes[0]!r}) was found in {shown}.",
                            "Classification needs at least two classes: " + _LAYOUT_HINT)
     empty = sorted({c.label for c in candidates} - set(classes))
     if empty:
@@ -173,6 +190,12 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
     return manifest
 
 
+def _reasons(skipped: Sequence[SkippedFile], shown: int = 3) -> str:
+    """The first ``shown`` skip reasons as "name: reason; ...", with how many more there are."""
+    text = "; ".join(f"{display_path(Path(s.path).name)}: {s.reason}" for s in skipped[:shown])
+    return text + (f"; and {len(skipped) - shown} more" if len(skipped) > shown else "")
+
+
 def _examine(candidate: _Candidate, index: int, bands: tuple[int, ...] | None, sample_count: int) -> _Examined:
     """Hash, decode and (for non-8-bit data) sample one file; never raises for a bad file."""
     path = candidate.path
@@ -192,6 +215,8 @@ def _examine(candidate: _Candidate, index: int, bands: tuple[int, ...] | None, s
         channels = imaging.select_bands(raw.data, bands, path)
     except imaging.UnreadableImage as exc:
         return skip(exc.reason)
+    if raw.mask is not None and not raw.mask.any():
+        return skip("empty image: every pixel is nodata, NaN or transparent")
     samples = None
     if raw.data.dtype != np.uint8:
         samples = imaging.sample_pixels(channels, raw.mask, sample_count, np.random.default_rng(index))
@@ -219,13 +244,17 @@ def _dataset_root(folder: Path) -> Path:
         try:
             entries = [e for e in folder.iterdir() if not _hidden(e.name)]
         except OSError as exc:
-            raise DatasetError(f"Cannot list {folder} ({exc.strerror or exc}).", "Check that you may read it.") from exc
+            raise DatasetError(f"Cannot list {display_path(folder)} ({exc.strerror or exc}).",
+                               "Check that you may read it.") from exc
         subfolders = [e for e in entries if e.is_dir()]
         if len(subfolders) != 1 or any(e.is_file() and _is_image_name(e) for e in entries):
             return folder
         inner = subfolders[0]
-        if not any(e.is_dir() and not _hidden(e.name) for e in inner.iterdir()):
-            return folder  # a single class folder: nothing to look through
+        try:
+            if not any(e.is_dir() and not _hidden(e.name) for e in inner.iterdir()):
+                return folder  # a single class folder: nothing to look through
+        except OSError:
+            return folder  # an unreadable single class folder: the walk reports it
         folder = inner
     return folder
 
@@ -234,13 +263,18 @@ def _folder_candidates(root: Path) -> tuple[list[_Candidate], list[SkippedFile]]
     """Image files below each class folder of ``root``; files that cannot be candidates are reported."""
     candidates: list[_Candidate] = []
     skipped: list[SkippedFile] = []
+    dataset = os.path.realpath(root)
     for entry in sorted(root.iterdir(), key=lambda e: e.name):
         if _hidden(entry.name):
             continue
         if entry.is_dir():
-            for path in _walk_files(entry):
+            if entry.is_symlink() and (problem := _link_problem(entry, dataset)) is not None:
+                skipped.append(SkippedFile(str(entry), problem))
+                continue
+            label = display_path(entry.name)
+            for path in _walk_files(entry, dataset, skipped):
                 if _is_image_name(path):
-                    candidates.append(_Candidate(path, entry.name))
+                    candidates.append(_Candidate(path, label))
                 else:
                     skipped.append(SkippedFile(str(path), f"not an image file type ({path.suffix or 'no extension'})"))
         elif _is_image_name(entry):
@@ -248,39 +282,80 @@ def _folder_candidates(root: Path) -> tuple[list[_Candidate], list[SkippedFile]]
     return candidates, skipped
 
 
-def _walk_files(folder: Path) -> list[Path]:
-    """Every non-hidden file below ``folder`` in sorted order, following links without looping."""
+def _link_problem(link: Path, dataset: str) -> str | None:
+    """Why the folder link ``link`` is not followed (it leads into or above the dataset folder), or None."""
+    target = os.path.realpath(link)
+    try:
+        common = os.path.commonpath([target, dataset])
+    except ValueError:  # on another drive
+        return None
+    if common in (target, dataset):
+        return (f"link to {display_path(target)}, inside or above the dataset folder: not followed, so that no "
+                "image is imported twice or under another class")
+    return None
+
+
+def _walk_files(folder: Path, dataset: str, skipped: list[SkippedFile]) -> list[Path]:
+    """Every non-hidden file below the class folder ``folder``, in sorted order (files before sub-folders).
+
+    Linked folders are followed once each, unless ``_link_problem`` says why not; those links and
+    folders that cannot be listed are added to ``skipped``.
+    """
     found: list[Path] = []
-    seen: set[str] = set()
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            dirnames[:] = []
+    followed = {os.path.realpath(folder)}
+    stack = [folder]
+    while stack:
+        current = stack.pop()
+        try:
+            with os.scandir(current) as listing:
+                entries = sorted((e for e in listing if not _hidden(e.name)), key=lambda e: e.name)
+        except OSError as exc:
+            skipped.append(SkippedFile(str(current), f"folder cannot be listed ({exc.strerror or exc}): "
+                                                     "the images in it are left out"))
             continue
-        seen.add(real)
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
-        found.extend(Path(dirpath) / f for f in sorted(filenames) if not _hidden(f))
+        subfolders = []
+        for entry in entries:
+            path = current / entry.name
+            if not _is_folder(entry):
+                found.append(path)
+            elif not entry.is_symlink():
+                subfolders.append(path)
+            elif (problem := _link_problem(path, dataset)) is not None:
+                skipped.append(SkippedFile(str(path), problem))
+            elif os.path.realpath(path) in followed:
+                skipped.append(SkippedFile(str(path), "link to a folder already walked: not followed again"))
+            else:
+                followed.add(os.path.realpath(path))
+                subfolders.append(path)
+        stack.extend(reversed(subfolders))
     return found
 
 
+def _is_folder(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def _csv_candidates(csv_path: Path) -> tuple[list[_Candidate], list[SkippedFile]]:
-    """Rows of a ``path,label[,split]`` CSV; bad rows and missing files are reported, not fatal."""
+    """Rows of a ``path,label[,split]`` CSV; bad rows and missing files are reported, not fatal.
+
+    The text is UTF-8; other bytes are kept as surrogate escapes, so a path listed with the raw
+    bytes of a file name that is not UTF-8 names that file.
+    """
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"Cannot read the CSV file {csv_path} ({exc}).",
-                           "Save it as UTF-8 text with path,label[,split] rows.") from exc
-    try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    rows = list(csv.reader(text.splitlines(), dialect))
-    if rows and rows[0] and rows[0][0].strip().lower() in ("path", "file", "filename", "image"):
-        rows[0] = []  # header row
+        text = csv_path.read_bytes().decode("utf-8-sig", "surrogateescape")
+    except OSError as exc:
+        raise DatasetError(f"Cannot read the CSV file {display_path(csv_path)} ({exc.strerror or exc}).",
+                           "Check that the file exists and that you may read it.") from exc
+    rows = _csv_rows(text)
+    if rows and rows[0][1] and rows[0][1][0].strip().lower() in ("path", "file", "filename", "image"):
+        rows[0] = (rows[0][0], [])  # header row
     candidates: list[_Candidate] = []
     skipped: list[SkippedFile] = []
     listed: set[Path] = set()
-    for lineno, row in enumerate(rows, start=1):
+    for lineno, row in rows:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
@@ -297,8 +372,29 @@ def _csv_candidates(csv_path: Path) -> tuple[list[_Candidate], list[SkippedFile]
             skipped.append(SkippedFile(str(path), f"listed twice in the CSV (again on line {lineno})"))
         else:
             listed.add(path)
-            candidates.append(_Candidate(path, cells[1], SPLIT_NAMES[split] if split else None))
+            candidates.append(_Candidate(path, display_path(cells[1]), SPLIT_NAMES[split] if split else None))
     return candidates, skipped
+
+
+def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
+    """(line number, cells) of RFC 4180 ``text``, split at the delimiter (comma, semicolon or tab)
+    that gives the most rows of 2 or 3 cells (ties: in that order).
+
+    Quoting is fixed (``"``, doubled inside a cell) rather than guessed: ``csv.Sniffer``
+    guesses it wrong for some files, which silently merges or splits rows.
+    """
+    best: list[tuple[int, list[str]]] = []
+    best_score = -1
+    for delimiter in (",", ";", "\t"):
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True)
+        try:
+            rows = [(reader.line_num, row) for row in reader]
+        except csv.Error:
+            continue
+        score = sum(2 <= len(row) <= 3 for _, row in rows)
+        if score > best_score:
+            best, best_score = rows, score
+    return best
 
 
 def _restrict_classes(candidates: list[_Candidate], order: Sequence[str]) -> Generator[Event, None, list[_Candidate]]:
@@ -346,5 +442,5 @@ def default_manifest_path(manifest: DatasetManifest) -> Path:
         except Exception:  # an unreadable old file is simply replaced
             same = True
         if not same:
-            target = folder / f"{name}-{hashlib.sha256(manifest.source.encode()).hexdigest()[:6]}.json"
+            target = folder / f"{name}-{hashlib.sha256(os.fsencode(manifest.source)).hexdigest()[:6]}.json"
     return target

@@ -81,6 +81,15 @@ class ImageItem:
         return cls(**d)
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as printable text: bytes of a file name that are not UTF-8 shown as ``\\xNN``.
+
+    Paths themselves keep such bytes as Python's surrogate escapes, so they open the same file;
+    JSON keeps them as ``\\udcNN`` escapes (``atomic.write_json``).
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 @dataclass(frozen=True)
 class SkippedFile:
     """A file import did not use, and why (a sentence a user understands)."""

@@ -35,11 +35,19 @@ from PySide6.QtWidgets import (
 )
 
 from scl_desktop.core import paths
-from scl_desktop.core.atomic import write_text
+from scl_desktop.core.atomic import write_bytes
 from scl_desktop.core.data.demo import PATCH_SIZE, demo_split_config, generate_demo_dataset
 from scl_desktop.core.data.imaging import read_rgb
 from scl_desktop.core.data.importer import ImportConfig, import_dataset
-from scl_desktop.core.data.manifest import MAJORITY, MINORITY, DatasetManifest, ImageItem, RasterSettings, SplitManifest
+from scl_desktop.core.data.manifest import (
+    MAJORITY,
+    MINORITY,
+    DatasetManifest,
+    ImageItem,
+    RasterSettings,
+    SplitManifest,
+    display_path,
+)
 from scl_desktop.core.data.split import SplitConfig, build_split
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Log
@@ -78,8 +86,10 @@ def tiles_manifest(tiles: Sequence[Path]) -> Path:
     writer.writerow(["path", "label"])
     for tile in paths_sorted:
         writer.writerow([tile, Path(tile).parent.name])
-    digest = hashlib.sha256("\n".join(paths_sorted).encode("utf-8")).hexdigest()[:12]
-    return write_text(paths.data_dir() / "imports" / f"tiles-{digest}.csv", buffer.getvalue())
+    digest = hashlib.sha256("\n".join(paths_sorted).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    # file names that are not UTF-8 are written as their own bytes, which the CSV import reads back
+    return write_bytes(paths.data_dir() / "imports" / f"tiles-{digest}.csv",
+                       buffer.getvalue().encode("utf-8", "surrogateescape"))
 
 
 class DatasetPage(QWidget):
@@ -407,12 +417,12 @@ class DatasetPage(QWidget):
         report = dataset.report
         skipped = QTreeWidgetItem([f"Skipped files ({len(report.skipped)})", ""])
         for s in report.skipped:
-            skipped.addChild(QTreeWidgetItem([s.path, s.reason]))
+            skipped.addChild(QTreeWidgetItem([display_path(s.path), s.reason]))
         duplicates = QTreeWidgetItem([f"Identical duplicate files ({len(report.duplicates)} groups)", ""])
         for group in report.duplicates:
-            node = QTreeWidgetItem([group[0], f"same content as {len(group) - 1} other file(s)"])
+            node = QTreeWidgetItem([display_path(group[0]), f"same content as {len(group) - 1} other file(s)"])
             for other in group[1:]:
-                node.addChild(QTreeWidgetItem([other, "duplicate"]))
+                node.addChild(QTreeWidgetItem([display_path(other), "duplicate"]))
             duplicates.addChild(node)
         small = QTreeWidgetItem([f"Classes with fewer than 2 images ({len(report.small_classes)})", ""])
         for name in report.small_classes:

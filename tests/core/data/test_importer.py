@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from scl_desktop import cli
 from scl_desktop.core.data import imaging
 from scl_desktop.core.data import importer as dataset_import
+from scl_desktop.core.data.cache import build_store
 from scl_desktop.core.data.importer import ImportConfig, default_manifest_path, import_dataset
-from scl_desktop.core.data.manifest import DatasetManifest
+from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
+from scl_desktop.core.data.split import SplitConfig, build_split
 from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError
 from scl_desktop.core.events import CancelToken, Log, Progress, drive
 from tests.conftest import shared_data
@@ -180,6 +183,115 @@ def test_csv_source(tmp_path):
     assert why[f"{csv_path}:8"] == "CSV line 8 needs a path and a label"
     assert any(r.startswith("listed twice") for r in why.values())
     assert any("unknown split 'holdout'" in r for r in why.values())
+
+
+def test_headerless_rfc4180_csv_with_doubled_quotes_keeps_every_row(tmp_path):
+    rows = [[name, ["one", 'two "2"'][i % 2]] for i, name in enumerate(['".png', "' ';.png", "a.png", "b.png"])]
+    for i, (name, _label) in enumerate(rows):
+        write_image(tmp_path / name, rgb(i))
+    csv_path = tmp_path / "list.csv"
+    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(rows)  # RFC 4180: quoted where needed, quotes doubled (csv.Sniffer misreads it)
+    manifest, _ = run_import(csv_path)
+    assert not manifest.report.skipped
+    assert sorted((Path(i.path).name, i.label) for i in manifest.items) == sorted(map(tuple, rows))
+
+
+def test_csv_whose_rows_all_fail_says_why(tmp_path):
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_text("gone.png,a\nalso-gone.png,b\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"No images found .*gone.png: file not found \(CSV line 1\)"):
+        run_import(csv_path)
+
+
+def test_all_nodata_and_all_nan_images_are_skipped_as_empty(tmp_path):
+    root = class_tree(tmp_path / "d", {"a": 2, "b": 2})
+    write_geotiff(root / "a" / "nodata.tif", np.full((3, 8, 8), 7, np.uint16), nodata=7)
+    write_geotiff(root / "b" / "nan.tif", np.full((1, 8, 8), np.nan, np.float32))
+    write_image(root / "b" / "clear.png", np.zeros((8, 8, 4), np.uint8))
+    manifest, _ = run_import(root)
+    assert len(manifest.items) == 4 and manifest.raster.stats is None
+    assert {name: why.split(":")[0] for name, why in reasons(manifest).items()} == {
+        "nodata.tif": "empty image", "nan.tif": "empty image", "clear.png": "empty image"}
+
+
+def test_unreadable_folders_are_reported(tmp_path, monkeypatch):
+    root = class_tree(tmp_path / "d", {"a": 2, "b": 2, "locked class": 1})
+    class_tree(root / "a", {"locked": 2})
+    scandir = os.scandir
+
+    def refuse_locked(path):
+        if Path(path).name.startswith("locked"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(dataset_import.os, "scandir", refuse_locked)
+    manifest, _ = run_import(root)
+    assert manifest.counts() == {"a": 2, "b": 2}
+    assert {s.path: s.reason for s in manifest.report.skipped} == {
+        str(root / name): "folder cannot be listed (Permission denied): the images in it are left out"
+        for name in ("a/locked", "locked class")}
+
+
+def test_links_into_or_above_the_dataset_are_reported_not_followed(tmp_path):
+    root = class_tree(tmp_path / "d", {"a": 2, "b": 2})
+    outside = class_tree(tmp_path / "elsewhere", {"more": 1})
+    os.symlink(root, root / "a" / "up")
+    os.symlink(root / "b", root / "a" / "sibling")
+    os.symlink(root / "b", root / "alias")
+    os.symlink(outside / "more", root / "a" / "more")
+    os.symlink(outside / "more", root / "a" / "again")
+    os.symlink(outside, root / "outer")  # a class folder outside the dataset, with a link back to itself
+    os.symlink(outside, outside / "loop")
+    manifest, _ = run_import(root)
+    assert manifest.classes == ("a", "b", "outer") and manifest.counts() == {"a": 3, "b": 2, "outer": 1}
+    assert str(root / "a" / "again" / "more_0.png") in {i.path for i in manifest.items}
+    why = {Path(s.path).name: s.reason for s in manifest.report.skipped}
+    assert set(why) == {"up", "sibling", "alias", "more", "loop"}  # "again" was walked first, "more" repeats it
+    assert all("inside or above the dataset folder: not followed" in why[n] for n in ("up", "sibling", "alias"))
+    assert why["more"] == why["loop"] == "link to a folder already walked: not followed again"
+
+
+def test_file_names_that_are_not_utf8_import_save_and_decode(tmp_path, capsys):
+    root = tmp_path / "d"
+    class_tree(root, {"a": 2})
+    folder = os.fsencode(root) + b"/b\xe9ta"
+    os.mkdir(folder)
+    for name, seed in ((b"caf\xe9 \xff.png", 1), (b"b\xe4d.png", 2)):
+        write_image(tmp_path / "tmp.png", rgb(seed))
+        os.rename(tmp_path / "tmp.png", folder + b"/" + name)
+    with open(folder + b"/\xfe.jpg", "wb") as fh:
+        fh.write(b"not an image")
+    geo = os.fsdecode(os.fsencode(root / "a") + b"/g\xe9o.tif")
+    os.rename(write_geotiff(tmp_path / "tmp.tif", np.arange(192, dtype=np.uint16).reshape(3, 8, 8)), geo)
+    manifest, _ = run_import(root, size=16)
+    assert manifest.classes == ("a", "b\\xe9ta")  # the label is readable text
+    odd = os.fsdecode(os.fsencode(root) + b"/b\xe9ta/caf\xe9 \xff.png")
+    assert odd in {i.path for i in manifest.items} and geo in {i.path for i in manifest.items}
+    assert reasons(manifest)[os.fsdecode(b"\xfe.jpg")].startswith("not an image")
+    saved = manifest.save(tmp_path / "m.json")
+    assert "\\udce9" in saved.read_text(encoding="utf-8") and DatasetManifest.load(saved) == manifest
+    store = drive(build_store(manifest))
+    assert len(store) == len(manifest.items) == 5
+    split = build_split(manifest, SplitConfig(protocol="stratified", test_frac=0.5))
+    assert SplitManifest.load(split.save(tmp_path / "s.json")) == split
+    assert default_manifest_path(manifest).name == "d.json"
+    assert cli.main(["import", str(root), "--no-cache", "--out", str(tmp_path / "cli.json")]) == 0
+    text = capsys.readouterr().out
+    assert "b\\xe9ta" in text and "\\xfe.jpg: not an image" in text
+    assert cli.main(["import", str(root), "--no-cache", "--out", str(tmp_path / "cli.json"), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [Path(s["path"]).name for s in report["skipped"]] == ["\\xfe.jpg"]
+
+
+def test_csv_listing_file_names_that_are_not_utf8(tmp_path):
+    root = class_tree(tmp_path / "imgs", {"x": 1, "y": 1})
+    os.rename(root / "y" / "y_0.png", os.fsencode(root / "y") + b"/\xe9t\xe9.png")
+    csv_path = tmp_path / "list.csv"
+    csv_path.write_bytes(b"imgs/x/x_0.png,x\nimgs/y/\xe9t\xe9.png,caf\xe9\n")
+    manifest, _ = run_import(csv_path)
+    assert manifest.classes == ("caf\\xe9", "x") and not manifest.report.skipped
+    assert os.fsencode(manifest.items[0].path).endswith(b"/\xe9t\xe9.png")
 
 
 def test_wrapper_folder_is_looked_through(tmp_path):
