@@ -45,8 +45,8 @@ class _StepWorker(QObject):
                     result = stop.value
                     break
                 self.event.emit(event)
-        except Cancelled:
-            self.cancelled.emit(None)
+        except Cancelled as exc:
+            self.cancelled.emit(exc.kept)  # what the step kept (the contract of core.errors.Cancelled)
             return
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, none may kill the app
             self.failed.emit(exc, traceback.format_exc())

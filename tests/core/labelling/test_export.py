@@ -21,7 +21,8 @@ from rasterio.windows import bounds as window_bounds
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.labelling import export as geo_export
 from scl_desktop.core.labelling.export import NODATA_CLASS, PALETTE, export_outputs, write_csv, write_geojson
-from scl_desktop.core.labelling.label import CSV_FIELDS
+from scl_desktop.core.labelling.geometry import footprints_wgs84
+from scl_desktop.core.labelling.types import CSV_FIELDS
 from tests.conftest import shared_data
 from tests.core.labelling.test_label import CLASSES, colour_model, halves_scene, label
 from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, write_image
@@ -154,23 +155,22 @@ def test_several_scenes_get_one_raster_each(tmp_path):
         assert ds.crs.to_epsg() == 32618
 
 
-def test_interrupted_export_says_what_was_written_and_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_interrupted_export_writes_nothing_and_says_so(tmp_path, monkeypatch):
     result = label(colour_model(), [halves_scene(tmp_path / "s.tif")], tile=32)
     (tmp_path / "r.geojson").write_text("previous")
 
-    def interrupted(*args, **kwargs):
-        with geo_export.atomic_path(tmp_path / "r.geojson") as tmp:
-            tmp.write_text("half a file")
-            raise KeyboardInterrupt
+    def interrupted(result, path):
+        path.write_text("half a file")
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(geo_export, "write_geojson", interrupted)
+    monkeypatch.setattr(geo_export, "_write_geojson_file", interrupted)
     with pytest.raises(Cancelled) as err:
         export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif")
     message = str(err.value)
-    assert f"written: {tmp_path / 'r.csv'}" in message and "not written:" in message and "c.tif" in message
-    assert (tmp_path / "r.csv").exists() and not (tmp_path / "c.tif").exists()
+    assert "written: none" in message and f"not written: {tmp_path / 'r.csv'}, {tmp_path / 'r.geojson'}" in message
+    assert "c.tif" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.geojson", "s.tif"]  # no partial or temporary file
     assert (tmp_path / "r.geojson").read_text() == "previous"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_refusals_happen_before_anything_is_written(tmp_path):
@@ -191,7 +191,7 @@ def test_refusals_happen_before_anything_is_written(tmp_path):
 
 def test_south_up_rasters_still_get_counter_clockwise_rings():
     # a south-up transform (positive y pixel size) flips the corner order in lon/lat
-    rings = geo_export.footprints_wgs84("EPSG:32631", (1.0, 0, 500000.0, 0, 1.0, 5700000.0),
+    rings = footprints_wgs84("EPSG:32631", (1.0, 0, 500000.0, 0, 1.0, 5700000.0),
                                         np.array([[0, 0, 10, 10]], float))
     assert ring_area(rings[0].tolist()) > 0
 

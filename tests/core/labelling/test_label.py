@@ -18,7 +18,7 @@ from scl_desktop import cli
 from scl_desktop.core.data.cache import build_store
 from scl_desktop.core.data.imaging import apply_raster_settings
 from scl_desktop.core.data.manifest import RasterSettings
-from scl_desktop.core.errors import DatasetError
+from scl_desktop.core.errors import Cancelled, DatasetError
 from scl_desktop.core.events import CancelToken, Log, Progress, drive
 from scl_desktop.core.labelling.label import (
     LabelBatch,
@@ -74,7 +74,7 @@ def test_scene_windows_are_labelled_in_place(tmp_path):
     scene = halves_scene(tmp_path / "scene.tif", crs="EPSG:32618", origin=(500000.0, 4000000.0), pixel=2.0)
     events: list = []
     result = label(colour_model(), [scene], events, tile=32)
-    assert result.total == result.done == len(result.rows) == 20 and not result.cancelled
+    assert result.total == result.done == len(result.rows) == 20
     assert [(r.cell_row, r.cell_col) for r in result.rows] == [(r, c) for r in range(4) for c in range(5)]
     for row in result.rows:
         assert row.predicted == ("red" if row.col_off + row.width <= 64 else "green")
@@ -167,8 +167,11 @@ def test_cancel_stops_at_the_next_batch_and_keeps_the_rows(tmp_path):
             token.cancel()
 
     config = LabelConfig(tiling=TilingConfig(tile=8), batch_size=4, device="cpu", readers=2)
-    result = drive(label_with_model(colour_model(size=8), [scene], config, token), on_event)
-    assert result.cancelled and 0 < len(result.rows) < result.total
+    with pytest.raises(Cancelled) as err:
+        drive(label_with_model(colour_model(size=8), [scene], config, token), on_event)
+    result = err.value.kept
+    assert f"after {result.done} of {result.total} tiles" in err.value.what
+    assert 0 < len(result.rows) < result.total and not hasattr(result, "cancelled")
     assert len(result.rows) == sum(len(e.rows) for e in seen if isinstance(e, LabelBatch))
     assert not [t for t in threading.enumerate() if t.name.startswith("scl-label-reader")]
 
@@ -281,7 +284,7 @@ def test_cli_label_reports_outputs_it_cannot_make(trained, tmp_path, capsys):
     code = cli.main(["label", run.id, str(folder / "class0"), "--out", str(tmp_path / "r.csv"),
                      "--geojson", str(tmp_path / "r.geojson"), "--device", "cpu"])
     assert code == 2 and (tmp_path / "r.csv").is_file() and not (tmp_path / "r.geojson").exists()
-    assert "none of the inputs is georeferenced" in capsys.readouterr().err
+    assert "none of the labelled inputs is georeferenced" in capsys.readouterr().err
     assert cli.main(["label", run.id, str(folder)]) == 2
     assert "No output was asked for" in capsys.readouterr().err
 
