@@ -103,6 +103,6 @@ def wgs84_problem(crs: str, transform: Sequence[float], width: int, height: int)
     if not (np.isfinite(lon).all() and np.isfinite(lat).all()):
         return "its CRS cannot be transformed to WGS84 (the transformation gives no finite coordinates)"
     if np.abs(lat).max() > 90.0:
-        return (f"its geotransform puts it at latitude {float(lat[np.abs(lat).argmax()]):.6g}, outside +-90 "
+        return (f"its geotransform puts it at latitude {float(lat.ravel()[np.abs(lat).argmax()]):.6g}, outside +-90 "
                 "(the georeference is invalid)")
     return None

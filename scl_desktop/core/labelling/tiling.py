@@ -295,7 +295,7 @@ def printable(text: str | os.PathLike[str]) -> str:
         return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-_MEMORY_NAME = re.compile(r"/vsi\w+/\S*?([^/\s'\"]+)(?=['\"\s),]|$)")
+_MEMORY_NAME = re.compile(r"/vsi\w+/\S*?([^/\s'\",]+)(?=['\"\s),]|$)")
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
