@@ -36,7 +36,6 @@ CSV_FIELDS = (
 """Columns of the results CSV and properties of the GeoJSON features, in order."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class LabelRow:
     """The prediction for one image or window.
@@ -45,7 +44,9 @@ class LabelRow:
     0, 0, width, height; padded edge windows: the part inside the scene). ``cell_row``/``cell_col``:
     its cell in the scene grid (``None`` for whole images). ``top``: the ``TOP_K`` most likely
     (class, probability), best first. ``valid_fraction``: share of valid (not nodata) pixels.
-    Geo fields are ``None`` without georeference: bounds in the file's CRS, centroid in WGS84.
+    Geo fields are ``None`` without georeference: bounds in the file's CRS, centroid in WGS84
+    (also ``None`` when the file's CRS cannot be transformed to WGS84). ``path`` is the file name as
+    the OS gave it (``tiling.printable`` makes it valid UTF-8 for files and messages).
     """
 
     path: str
