@@ -272,7 +272,7 @@ def check_geotiff(folder: Path) -> str:
 
     from scl_desktop.core.data import imaging
     from scl_desktop.core.data.manifest import RasterSettings
-    from scl_desktop.core.labelling import export as geo_export
+    from scl_desktop.core.labelling import geometry
 
     path = folder / "utm33.tif"
     data = np.arange(3 * 16 * 16, dtype=np.uint16).reshape(3, 16, 16) * 7
@@ -283,7 +283,7 @@ def check_geotiff(folder: Path) -> str:
     if raw.crs != "EPSG:32633" or not np.array_equal(raw.data, data):
         raise RuntimeError(f"read back CRS {raw.crs!r} and {raw.data.shape} {raw.data.dtype} differ from what was written")
     rgb = imaging.apply_raster_settings(raw.data, RasterSettings())
-    lon, lat = geo_export.to_wgs84("EPSG:32633", np.array([500_000.0, 500_000.0]), np.array([0.0, 5_000_000.0]))
+    lon, lat = geometry.to_wgs84("EPSG:32633", np.array([500_000.0, 500_000.0]), np.array([0.0, 5_000_000.0]))
     # UTM zone 33N: the central meridian is 15 E; northing 0 is the equator, 5,000 km is 45.153477 N
     if not (np.allclose(lon, 15.0, atol=1e-7) and abs(lat[0]) < 1e-7 and abs(lat[1] - 45.153477) < 1e-5):
         raise RuntimeError(f"UTM 33N -> WGS84 gave lon {lon}, lat {lat}; expected 15 E, 0 N and 45.153477 N")

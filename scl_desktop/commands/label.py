@@ -19,8 +19,11 @@ overlap their neighbour) or padded with nodata (--edge pad). Windows with less t
 --min-valid valid (not nodata) pixels are skipped and counted. The training band mapping and
 stretch statistics are applied to every image and window.
 
-Each output file is written completely or not at all. Ctrl-C stops after the current batch
-and writes nothing (existing files stay as they were); a second Ctrl-C aborts at once.
+No output may be one of the inputs or another output (checked before labelling). All output
+files are written together or not at all; existing files stay as they were when writing fails.
+Ctrl-C stops after the current batch, reports how far it got and writes nothing (exit code 130);
+a second Ctrl-C aborts at once. A scene whose CRS cannot be transformed to WGS84 keeps its own
+coordinates in the CSV (empty WGS84 columns) and is left out of the GeoJSON.
 
 Example:
   scl label 20250131-142233-scl-3fa9 scenes/ --out results.csv --geojson results.geojson \\
@@ -81,7 +84,7 @@ def register(subparsers: Any) -> None:
 
 
 def run_label(args: argparse.Namespace) -> int:
-    from scl_desktop.core.errors import ConfigError
+    from scl_desktop.core.errors import Cancelled, ConfigError
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.labelling import export as geo_export
     from scl_desktop.core.labelling.label import LabelConfig, label_inputs
@@ -97,23 +100,25 @@ def run_label(args: argparse.Namespace) -> int:
     config = LabelConfig(tiling=tiling, batch_size=args.batch_size, device=args.device, method=args.method,
                          readers=args.readers)
     config.validate()
+    outputs = geo_export.Outputs(args.out, args.geojson, args.raster, args.confidence)
     token = CancelToken()
     printer = EventPrinter()
-    with ctrl_c_cancels(token, lambda message: print(message, file=sys.stderr),
-                        "\nstopping after the current batch (Ctrl-C again to abort) ..."):
-        result = drive(label_inputs(args.run, args.inputs, config, token), printer)
-    summary = result.summary()
-    if result.cancelled:
-        message = (f"cancelled after {result.done} of {result.total} tiles; no output files were written "
-                   "(existing files are unchanged)")
-        print(message, file=sys.stderr)
+    try:
+        with ctrl_c_cancels(token, lambda message: print(message, file=sys.stderr),
+                            "\nstopping after the current batch (Ctrl-C again to abort) ..."):
+            result = drive(label_inputs(args.run, args.inputs, config, token, outputs), printer)
+    except Cancelled as exc:
+        partial = exc.kept
+        done = f"after {partial.done} of {partial.total} tiles" if partial is not None else "while reading the inputs"
+        print(f"cancelled {done}; no output files were written (existing files are unchanged)", file=sys.stderr)
         if args.json:
-            print_json({**summary, "outputs": {"written": [], "not_written": _requested(args)}})
+            summary = partial.summary() if partial is not None else {}
+            print_json({**summary, "cancelled": True, "outputs": {"written": [], "not_written": _requested(args)}})
         return 130
     problems, dropped = [], []
     geojson, raster, confidence = args.geojson, args.raster, args.confidence
     if geojson and geo_export.geojson_feature_count(result) == 0:
-        problems.append(f"{geojson} was not written: none of the inputs is georeferenced.")
+        problems.append(f"{geojson} was not written: {geo_export.NO_FOOTPRINTS}.")
         dropped.append(geojson)
         geojson = None
     if raster and not result.scenes:
@@ -125,7 +130,9 @@ def run_label(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if args.json:
-        print_json({**summary, "outputs": {"written": [str(p) for p in report.written], "not_written": dropped}})
+        print_json({**result.summary(), "cancelled": False,
+                    "outputs": {"written": [str(p) for p in report.written], "not_written": dropped,
+                                "left_out_of_geojson": report.left_out}})
     return 2 if problems else 0
 
 

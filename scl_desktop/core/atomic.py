@@ -104,3 +104,83 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise SclError(f"{path} does not exist.", "Check the path.") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SclError(f"{path} is not valid JSON ({exc}).", "The file is damaged; recreate it.") from exc
+
+
+class StagedFiles:
+    """Several files written to temporaries beside their targets, then moved into place together.
+
+    ``stage(target)`` gives the temporary path to write ``target`` to; ``commit()`` moves them all
+    over their targets, all or none: targets that existed are kept aside until every move
+    succeeded and put back when one fails. Leaving the ``with`` block removes what was not
+    committed. ``in_place``: the targets that hold the new files (all after a commit; after a
+    failed commit those a roll-back could not undo, normally none).
+    """
+
+    def __init__(self) -> None:
+        self._staged: list[tuple[Path, Path]] = []
+        self.in_place: list[Path] = []
+
+    def __enter__(self) -> StagedFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.discard()
+
+    def _temporary(self, target: Path, suffix: str) -> Path:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+        os.close(fd)
+        return Path(name)
+
+    def stage(self, target: str | os.PathLike[str], suffix: str = "") -> Path:
+        """A temporary path beside ``target`` (``suffix`` kept on its name) to write ``target``'s content to."""
+        target = Path(target)
+        tmp = self._temporary(target, suffix)
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        self._staged.append((tmp, target))
+        return tmp
+
+    def discard(self) -> None:
+        """Remove the temporaries not committed."""
+        for tmp, _ in self._staged:
+            tmp.unlink(missing_ok=True)
+        self._staged = []
+
+    def commit(self) -> list[Path]:
+        """Move every staged file over its target, all or none (the ``OSError`` after a roll-back)."""
+        aside: list[tuple[Path, Path]] = []  # (target, where its previous file waits)
+        moved: list[Path] = []
+        try:
+            for _, target in self._staged:
+                if os.path.lexists(target):
+                    keep = self._temporary(target, ".old")
+                    try:
+                        os.replace(target, keep)
+                    except BaseException:
+                        keep.unlink(missing_ok=True)
+                        raise
+                    aside.append((target, keep))
+            for tmp, target in self._staged:
+                os.replace(tmp, target)
+                moved.append(target)
+        except BaseException:
+            left = [t for t in moved if not _quietly(os.unlink, t)]
+            for target, keep in aside:
+                if _quietly(os.replace, keep, target) and target in left:
+                    left.remove(target)
+            self.in_place = left
+            self.discard()
+            raise
+        for _, keep in aside:
+            keep.unlink(missing_ok=True)
+        self._staged, self.in_place = [], moved
+        return moved
+
+
+def _quietly(action: Any, *args: Any) -> bool:
+    """Run ``action(*args)``; True when it worked (an undo step that fails must not hide the first error)."""
+    try:
+        action(*args)
+    except OSError:
+        return False
+    return True

@@ -175,7 +175,7 @@ def test_cancel_keeps_the_rows_so_far(qtbot, window, page) -> None:  # noqa: ANN
     wait_idle(qtbot, window)
     no_errors(window)
     result = page.outcome.result
-    assert result.cancelled and 0 < len(result.rows) < result.total == 256
+    assert 0 < len(result.rows) < result.total == 256
     assert page.model.rowCount() == len(result.rows)
     assert "Cancelled" in page.summary.text() and "cancelled" in page.controls.progress.status.text().lower()
     overlay = page.scene_view.overlay_image()
@@ -205,7 +205,7 @@ def test_the_table_stays_fast_with_many_rows(qtbot) -> None:  # noqa: ANN001
 
     import numpy as np
 
-    from scl_desktop.core.labelling.label import LabelRow
+    from scl_desktop.core.labelling.types import LabelRow
     from scl_desktop.gui.widgets.label_table import LabelFilterProxy, LabelTableModel, LabelTableView
 
     classes = tuple(f"class{i}" for i in range(10))

@@ -1,47 +1,53 @@
 """GIS-ready exports of labelling results: CSV, GeoJSON (WGS84, RFC 7946), classification GeoTIFF.
 
-* **CSV**: one row per image or window (columns ``labelling.CSV_FIELDS``).
-* **GeoJSON**: one Feature per georeferenced row, its window footprint as a Polygon in WGS84
-  longitude/latitude (RFC 7946: no ``crs`` member, exterior ring counter-clockwise), with the
-  CSV columns as properties. Rows without georeference have no footprint and are left out.
+* **CSV**: one row per image or window (columns ``types.CSV_FIELDS``). Text cells that a
+  spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR: class
+  or file names) get a leading ``'``; numbers never do. File names that are not valid UTF-8 are
+  written with ``\\xNN`` for the bytes that are not (``tiling.printable``).
+* **GeoJSON**: one Feature per row of an input with WGS84 coordinates, its window footprint as a
+  Polygon in WGS84 longitude/latitude (RFC 7946: no ``crs`` member, exterior ring
+  counter-clockwise), with the CSV columns as properties. Rows without georeference, or of a
+  scene whose CRS cannot be transformed to WGS84 (``LabelInput.wgs84_problem``), have no
+  footprint and are left out; the report says so.
 * **Classification GeoTIFF** per scene cut into windows: one pixel per grid cell
   (``tiling.SceneGrid``), uint8 class index, nodata 255 (windows skipped or not labelled), a
   colour table, the scene's CRS. Class names go into a ``.aux.xml`` beside it (GDAL category
   names, which ``gdalinfo`` lists) and a ``.qml`` style that QGIS loads automatically (a paletted
   renderer with the class names as labels). Optionally a float32 confidence raster (nodata -1).
 
-Every file is written atomically; :func:`export_outputs` writes several and, when stopped or
-failing part-way, says which files are complete and which were not written (no partial files
-are ever left).
-
-Footprints are transformed corner by corner (a window is small against the curvature of any
-projection); windows crossing the antimeridian are not split.
+:func:`export_outputs` first checks the requested paths (:meth:`Outputs.check`: no output may be
+an input or another output, side files and per-scene names included), then writes every file to
+a temporary beside its target and moves them all into place together (``atomic.StagedFiles``):
+all files of one export appear, or none and the previous files stay as they were. Its
+:class:`ExportReport` (and the message of an error) says exactly which files are on disk.
 """
 
 from __future__ import annotations
 
 import csv
-import functools
+import errno
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
-from scl_desktop.core.atomic import atomic_path, write_text
-from scl_desktop.core.errors import Cancelled, ConfigError, SclError
+from scl_desktop.core.atomic import StagedFiles
+from scl_desktop.core.errors import Cancelled, ConfigError, DiskFullError, SclError
+from scl_desktop.core.labelling.geometry import crs_object, footprints_wgs84
+from scl_desktop.core.labelling.tiling import LabelInput, printable
+from scl_desktop.core.labelling.types import CSV_FIELDS, NODATA_CLASS, LabelResult, LabelRow, SceneMap
 
-if TYPE_CHECKING:
-    from scl_desktop.core.labelling.label import LabelResult, SceneMap
-
-NODATA_CLASS = 255
 NODATA_CONFIDENCE = -1.0
-WGS84 = "EPSG:4326"
 COORD_DECIMALS = 8  # about 1 mm
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet treat a text cell as a formula (CSV injection)."""
+NO_FOOTPRINTS = ("none of the labelled inputs is georeferenced with a CRS that converts to WGS84, "
+                 "so there are no footprints")
 
 #: distinct colours for classes 0, 1, 2, ... (cycled when there are more classes)
 PALETTE = (
@@ -58,131 +64,77 @@ def class_colours(n: int) -> list[tuple[int, int, int]]:
 
 
 # ---------------------------------------------------------------------------------------------
-# geometry
-
-
-@functools.lru_cache(maxsize=64)
-def _crs(text: str) -> Any:
-    from rasterio.crs import CRS
-
-    return CRS.from_user_input(text)
-
-
-def to_wgs84(crs: str, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Longitudes and latitudes (WGS84) of points ``xs``, ``ys`` given in ``crs``."""
-    from rasterio.warp import transform
-
-    if len(xs) == 0:
-        return np.zeros(0), np.zeros(0)
-    lon, lat = transform(_crs(crs), _crs(WGS84), np.asarray(xs, float).ravel(), np.asarray(ys, float).ravel())
-    return np.asarray(lon).reshape(np.shape(xs)), np.asarray(lat).reshape(np.shape(ys))
-
-
-def window_corners(transform: Sequence[float], windows: np.ndarray) -> np.ndarray:
-    """Corners [N, 4, 2] in CRS coordinates of pixel windows ``windows`` [N, 4] = (col, row, w, h).
-
-    Order: bottom-left, bottom-right, top-right, top-left (counter-clockwise for north-up rasters).
-    """
-    a, b, c, d, e, f = (float(v) for v in tuple(transform)[:6])
-    col, row, w, h = (np.asarray(windows, float)[:, i] for i in range(4))
-    px = np.stack([col, col + w, col + w, col], axis=1)
-    py = np.stack([row + h, row + h, row, row], axis=1)
-    return np.stack([a * px + b * py + c, d * px + e * py + f], axis=2)
-
-
-@dataclass(frozen=True)
-class WindowGeo:
-    """Bounds (in the scene CRS) and WGS84 centroids of a set of windows, one array entry each."""
-
-    minx: np.ndarray
-    miny: np.ndarray
-    maxx: np.ndarray
-    maxy: np.ndarray
-    centroid_lon: np.ndarray
-    centroid_lat: np.ndarray
-
-
-def window_geo(crs: str, transform: Sequence[float], windows: np.ndarray) -> WindowGeo:
-    """Bounds and WGS84 centroids of pixel windows [N, 4] = (col, row, w, h) of one scene."""
-    windows = np.asarray(windows, float).reshape(-1, 4)
-    corners = window_corners(transform, windows)
-    centre = window_corners(transform, np.stack([windows[:, 0] + windows[:, 2] / 2,
-                                                 windows[:, 1] + windows[:, 3] / 2,
-                                                 np.zeros(len(windows)), np.zeros(len(windows))], axis=1))[:, 0]
-    lon, lat = to_wgs84(crs, centre[:, 0], centre[:, 1])
-    return WindowGeo(corners[..., 0].min(1), corners[..., 1].min(1), corners[..., 0].max(1), corners[..., 1].max(1),
-                     lon, lat)
-
-
-def footprints_wgs84(crs: str, transform: Sequence[float], windows: np.ndarray) -> np.ndarray:
-    """Closed counter-clockwise lon/lat rings [N, 5, 2] of pixel windows [N, 4] of one scene."""
-    corners = window_corners(transform, np.asarray(windows, float).reshape(-1, 4))
-    lon, lat = to_wgs84(crs, corners[..., 0], corners[..., 1])
-    ring = np.stack([lon, lat], axis=2)
-    # shoelace: negative area = clockwise (e.g. a south-up CRS); reverse those rings
-    x, y = ring[..., 0], ring[..., 1]
-    area = (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
-    ring[area < 0] = ring[area < 0, ::-1]
-    return np.concatenate([ring, ring[:, :1]], axis=1)
-
-
-# ---------------------------------------------------------------------------------------------
 # CSV and GeoJSON
 
 
-def write_csv(result: LabelResult, path: str | os.PathLike[str]) -> Path:
-    """One row per labelled image or window (header ``labelling.CSV_FIELDS``); atomic."""
-    from scl_desktop.core.labelling.label import CSV_FIELDS
-
-    with atomic_path(path, suffix=".csv") as tmp:
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=CSV_FIELDS)
-            writer.writeheader()
-            for row in result.rows:
-                writer.writerow({k: "" if v is None else v for k, v in row.as_dict().items()})
-    return Path(path)
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: ``None`` empty, text as valid UTF-8 with a ``'`` before formula characters."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = printable(value)
+        return "'" + value if value.startswith(FORMULA_START) else value
+    return value
 
 
-def _rows_by_input(result: LabelResult) -> Iterable[tuple[Any, list[Any]]]:
-    """(LabelInput, its rows) for every georeferenced input, in row order."""
+def _write_csv_file(result: LabelResult, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_FIELDS)
+        for row in result.rows:
+            writer.writerow([_csv_cell(v) for v in row.as_dict().values()])
+
+
+def _rows_by_input(result: LabelResult) -> Iterable[tuple[LabelInput, list[LabelRow]]]:
+    """(LabelInput, its rows) for every input with WGS84 coordinates, in row order."""
     by_path = {str(i.path): i for i in result.inputs}
-    groups: dict[str, list[Any]] = {}
+    groups: dict[str, list[LabelRow]] = {}
     for row in result.rows:
         groups.setdefault(row.path, []).append(row)
     for path, rows in groups.items():
         inp = by_path.get(path)
-        if inp is not None and inp.georeferenced:
+        if inp is not None and inp.wgs84:
             yield inp, rows
 
 
 def geojson_feature_count(result: LabelResult) -> int:
-    """How many rows have a footprint (rows of georeferenced inputs)."""
+    """How many rows have a footprint (rows of inputs with WGS84 coordinates)."""
     return sum(len(rows) for _, rows in _rows_by_input(result))
 
 
-def write_geojson(result: LabelResult, path: str | os.PathLike[str]) -> Path:
-    """Window footprints in WGS84 as an RFC 7946 FeatureCollection with the CSV columns as properties.
+def geojson_left_out(result: LabelResult) -> list[str]:
+    """Georeferenced inputs the GeoJSON leaves out, each with the reason (their CRS has no way to WGS84)."""
+    return [f"{printable(i.path)} ({i.wgs84_problem})" for i in result.inputs if i.georeferenced and not i.wgs84]
 
-    Raises ``ConfigError`` (before writing) when no row is georeferenced.
+
+def _write_geojson_file(result: LabelResult, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write('{"type": "FeatureCollection", "features": [\n')
+        first = True
+        for inp, rows in _rows_by_input(result):
+            assert inp.crs is not None and inp.transform is not None
+            windows = np.array([(r.col_off, r.row_off, r.width, r.height) for r in rows], float)
+            rings = np.round(footprints_wgs84(inp.crs, inp.transform, windows), COORD_DECIMALS)
+            for row, ring in zip(rows, rings, strict=True):
+                properties = {k: printable(v) if isinstance(v, str) else v for k, v in row.as_dict().items()}
+                feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring.tolist()]},
+                           "properties": properties}
+                fh.write(("" if first else ",\n") + json.dumps(feature, ensure_ascii=False))
+                first = False
+        fh.write("\n]}\n")
+
+
+def write_csv(result: LabelResult, path: str | os.PathLike[str]) -> Path:
+    """One row per labelled image or window (header ``types.CSV_FIELDS``); atomic."""
+    return export_outputs(result, csv_path=path).written[0]
+
+
+def write_geojson(result: LabelResult, path: str | os.PathLike[str]) -> Path:
+    """Window footprints in WGS84 as an RFC 7946 FeatureCollection with the CSV columns as properties; atomic.
+
+    Raises ``ConfigError`` (before writing) when no row has WGS84 coordinates.
     """
-    if geojson_feature_count(result) == 0:
-        raise ConfigError("None of the labelled inputs is georeferenced, so there are no footprints for a GeoJSON.",
-                          "Leave out the GeoJSON output, or label GeoTIFFs that have a CRS.")
-    with atomic_path(path, suffix=".geojson") as tmp:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write('{"type": "FeatureCollection", "features": [\n')
-            first = True
-            for inp, rows in _rows_by_input(result):
-                windows = np.array([(r.col_off, r.row_off, r.width, r.height) for r in rows], float)
-                rings = np.round(footprints_wgs84(inp.crs, inp.transform, windows), COORD_DECIMALS)
-                for row, ring in zip(rows, rings, strict=True):
-                    feature = {"type": "Feature",
-                               "geometry": {"type": "Polygon", "coordinates": [ring.tolist()]},
-                               "properties": row.as_dict()}
-                    fh.write(("" if first else ",\n") + json.dumps(feature, ensure_ascii=False))
-                    first = False
-            fh.write("\n]}\n")
-    return Path(path)
+    return export_outputs(result, geojson=path).written[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,7 +171,7 @@ def _qml(classes: Sequence[str]) -> str:
 
 
 def class_raster_files(path: str | os.PathLike[str]) -> list[Path]:
-    """The files :func:`write_class_raster` writes for ``path``: the GeoTIFF, its .aux.xml and .qml."""
+    """The files of the classification raster ``path``: the GeoTIFF, its .aux.xml and .qml."""
     path = Path(path)
     return [path, path.with_name(path.name + ".aux.xml"), path.with_suffix(".qml")]
 
@@ -235,55 +187,41 @@ def _write_geotiff(path: Path, array: np.ndarray, scene: SceneMap, nodata: float
         "compress": "deflate",
     }
     if inp.crs is not None:
-        profile["crs"] = _crs(inp.crs)
+        profile["crs"] = crs_object(inp.crs)
     if array.shape[0] >= 512 and array.shape[1] >= 512:
         profile.update(tiled=True, blockxsize=256, blockysize=256)
-    with atomic_path(path, suffix=".tif") as tmp:
-        with rasterio.open(tmp, "w", **profile) as dst:
+    try:
+        with rasterio.open(path, "w", **profile) as dst:
             dst.write(array, 1)
             dst.set_band_description(1, description)
             if colours is not None:
                 table = {i: (*rgb, 255) for i, rgb in enumerate(colours)}
                 table[NODATA_CLASS] = (0, 0, 0, 0)
                 dst.write_colormap(1, table)
-        Path(str(tmp) + ".aux.xml").unlink(missing_ok=True)  # nothing may go to PAM; never leave a stray one
+    finally:
+        Path(str(path) + ".aux.xml").unlink(missing_ok=True)  # nothing may go to PAM; never leave a stray one
 
 
-def write_class_raster(scene: SceneMap, classes: Sequence[str], path: str | os.PathLike[str],
-                       confidence_path: str | os.PathLike[str] | None = None) -> list[Path]:
-    """The classification GeoTIFF of one scene (+ .aux.xml category names + .qml style) and,
-    when ``confidence_path`` is given, a float32 confidence GeoTIFF. Returns the files written."""
-    if len(classes) > NODATA_CLASS:
-        raise ConfigError(f"A classification raster holds at most {NODATA_CLASS} classes; this model has {len(classes)}.",
-                          "Use the CSV or GeoJSON output instead.")
-    tif, aux, qml = class_raster_files(path)
-    _write_geotiff(tif, scene.classes, scene, NODATA_CLASS, class_colours(len(classes)), "class")
-    write_text(aux, _aux_xml(classes))
-    write_text(qml, _qml(classes))
-    written = [tif, aux, qml]
-    if confidence_path is not None:
-        conf = np.where(np.isnan(scene.confidence), NODATA_CONFIDENCE, scene.confidence).astype(np.float32)
-        _write_geotiff(Path(confidence_path), conf, scene, NODATA_CONFIDENCE, None, "confidence")
-        written.append(Path(confidence_path))
-    return written
+def _write_text_file(text: str, path: Path) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
-def scene_targets(result: LabelResult, path: str | os.PathLike[str]) -> list[tuple[SceneMap, Path]]:
+def scene_paths(path: str | os.PathLike[str], scenes: Sequence[LabelInput]) -> list[Path]:
     """Where each scene's raster goes: ``path`` itself for one scene; ``<stem>_<scene stem><suffix>``
     beside it for several."""
     path = Path(path)
-    scenes = result.scenes
     if len(scenes) == 1:
-        return [(scenes[0], path)]
+        return [path]
     targets, used = [], set()
     for scene in scenes:
-        name = f"{path.stem}_{scene.input.path.stem}"
+        name = f"{path.stem}_{scene.path.stem}"
         n = 2
         candidate = name
         while candidate in used:
             candidate, n = f"{name}_{n}", n + 1
         used.add(candidate)
-        targets.append((scene, path.with_name(candidate + (path.suffix or ".tif"))))
+        targets.append(path.with_name(candidate + (path.suffix or ".tif")))
     return targets
 
 
@@ -291,61 +229,153 @@ def scene_targets(result: LabelResult, path: str | os.PathLike[str]) -> list[tup
 # all outputs
 
 
+def _same_file_key(path: Path) -> tuple[Any, ...]:
+    """What makes two paths one file: the same inode when it exists, else the same resolved path."""
+    try:
+        st = os.stat(path)
+        return ("inode", st.st_dev, st.st_ino)
+    except OSError:
+        return ("path", os.path.normcase(os.path.realpath(path)))
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """The files an export is asked to write (``None``: not wanted). ``confidence`` needs ``raster``."""
+
+    csv: str | os.PathLike[str] | None = None
+    geojson: str | os.PathLike[str] | None = None
+    raster: str | os.PathLike[str] | None = None
+    confidence: str | os.PathLike[str] | None = None
+
+    def files(self, scenes: Sequence[LabelInput]) -> list[tuple[str, Path]]:
+        """Every file written for the scenes ``scenes``, as (what, path), side files and per-scene names included."""
+        out = [(kind, Path(p)) for kind, p in (("CSV", self.csv), ("GeoJSON", self.geojson)) if p is not None]
+        if self.raster is not None:
+            confidence = scene_paths(self.confidence, scenes) if self.confidence is not None else None
+            for i, (scene, target) in enumerate(zip(scenes, scene_paths(self.raster, scenes), strict=True)):
+                what = f"classification raster of {printable(scene.path.name)}"
+                out += [(what, f) for f in class_raster_files(target)]
+                if confidence is not None:
+                    out.append((f"confidence raster of {printable(scene.path.name)}", confidence[i]))
+        return out
+
+    def check(self, inputs: Sequence[LabelInput]) -> None:
+        """Raise ``ConfigError`` when an output would overwrite one of ``inputs`` or two outputs are one
+        file (before anything is written)."""
+        if self.confidence is not None and self.raster is None:
+            raise ConfigError("A confidence raster was asked for without a classification raster.",
+                              "Give a classification raster path too (--raster).")
+        sources = {_same_file_key(i.path): i.path for i in inputs}
+        seen: dict[tuple[Any, ...], tuple[str, Path]] = {}
+        for what, path in self.files([i for i in inputs if i.grid is not None]):
+            key = _same_file_key(path)
+            if key in sources:
+                raise ConfigError(f"The {what} would be written to {printable(path)}, which is an input being "
+                                  "labelled: it would be overwritten.",
+                                  "Choose an output path that is not one of the inputs.")
+            if key in seen:
+                other, other_path = seen[key]
+                raise ConfigError(f"The {what} and the {other} would both be written to {printable(path)}"
+                                  + (f" (as {printable(other_path)})" if other_path != path else "") + ".",
+                                  "Give each output its own path.")
+            seen[key] = (what, path)
+
+
 @dataclass
 class ExportReport:
-    """Files written completely, and files that were asked for but not written."""
+    """The files on disk after an export (``written``), those asked for that are not (``not_written``),
+    and inputs the GeoJSON left out, with the reason (``left_out``)."""
 
     written: list[Path] = field(default_factory=list)
     not_written: list[Path] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        parts = [f"written: {', '.join(map(str, self.written)) or 'none'}"]
+        parts = [f"written: {', '.join(map(printable, self.written)) or 'none'}"]
         if self.not_written:
-            parts.append(f"not written: {', '.join(map(str, self.not_written))}")
+            parts.append(f"not written: {', '.join(map(printable, self.not_written))} "
+                         "(files of those names that were there before are unchanged)")
+        if self.left_out:
+            parts.append(f"left out of the GeoJSON: {'; '.join(self.left_out)}")
         return "; ".join(parts)
+
+
+def _raster_jobs(scene: SceneMap, classes: Sequence[str], target: Path,
+                 confidence: Path | None) -> list[tuple[Path, str, Callable[[Path], None]]]:
+    tif, aux, qml = class_raster_files(target)
+    jobs: list[tuple[Path, str, Callable[[Path], None]]] = [
+        (tif, ".tif", lambda p: _write_geotiff(p, scene.classes, scene, NODATA_CLASS, class_colours(len(classes)),
+                                               "class")),
+        (aux, ".xml", lambda p: _write_text_file(_aux_xml(classes), p)),
+        (qml, ".qml", lambda p: _write_text_file(_qml(classes), p)),
+    ]
+    if confidence is not None:
+        conf = np.where(np.isnan(scene.confidence), NODATA_CONFIDENCE, scene.confidence).astype(np.float32)
+        jobs.append((confidence, ".tif", lambda p: _write_geotiff(p, conf, scene, NODATA_CONFIDENCE, None,
+                                                                  "confidence")))
+    return jobs
+
+
+def _failure(exc: BaseException, target: Path | None, report: ExportReport) -> BaseException:
+    """The error to raise for ``exc`` (stopped while writing ``target``), naming what is on disk."""
+    state = f"Outputs {report.describe()}."
+    where = f" {printable(target)}" if target is not None else " the outputs"
+    if isinstance(exc, KeyboardInterrupt):
+        return Cancelled(f"Writing the outputs was interrupted. {state}", "Run the export again to write them.")
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return DiskFullError(f"The disk is full while writing{where}. {state}",
+                             "Free some space (or choose another folder) and export again.")
+    if isinstance(exc, SclError):
+        return type(exc)(f"{exc.what} {state}", exc.hint)
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else " ".join(str(exc).split())[:200]
+    return SclError(f"Could not write{where}: {detail or type(exc).__name__}. {state}",
+                    "Check that the folder is writable and has space, then export again.")
 
 
 def export_outputs(result: LabelResult, csv_path: str | os.PathLike[str] | None = None,
                    geojson: str | os.PathLike[str] | None = None, raster: str | os.PathLike[str] | None = None,
                    confidence: str | os.PathLike[str] | None = None) -> ExportReport:
-    """Write the requested outputs one after the other, each atomically.
+    """Write the requested outputs, all together or none (see the module docstring).
 
     ``confidence`` (a path) also needs ``raster``; with several scenes it is named like the class
-    rasters. Checks everything that could refuse (no georeferenced rows for GeoJSON, no scene
-    for a raster) before writing. If writing stops part-way (an error, Ctrl-C), raises an
-    ``SclError`` (``Cancelled`` for an interrupt) that lists the complete files and the missing ones.
+    rasters. Refuses with ``ConfigError`` before writing anything: an output that is an input or
+    another output, no row with WGS84 coordinates for GeoJSON, no scene for a raster, more classes
+    than a raster holds. If writing fails or is interrupted, raises an ``SclError`` (``DiskFullError``
+    for a full disk, ``Cancelled`` for Ctrl-C) whose message says which files are on disk.
     """
+    outputs = Outputs(csv_path, geojson, raster, confidence)
     if geojson is not None and geojson_feature_count(result) == 0:
-        write_geojson(result, geojson)  # raises the explanation, writes nothing
-    if confidence is not None and raster is None:
-        raise ConfigError("A confidence raster was asked for without a classification raster.",
-                          "Give a classification raster path too (--raster).")
+        raise ConfigError(f"No GeoJSON: {NO_FOOTPRINTS}.",
+                          "Leave out the GeoJSON output, or label GeoTIFFs that have a CRS.")
     if raster is not None and not result.scenes:
         raise ConfigError("A classification raster was asked for, but no input was cut into windows "
                           "(rasters are made for scenes).",
                           "Leave out the raster output, or label a scene larger than two tiles (or use --grid).")
-    jobs: list[tuple[list[Path], Any]] = []
+    if raster is not None and len(result.classes) > NODATA_CLASS:
+        raise ConfigError(f"A classification raster holds at most {NODATA_CLASS} classes; this model has "
+                          f"{len(result.classes)}.", "Use the CSV or GeoJSON output instead.")
+    outputs.check(result.inputs)
+    jobs: list[tuple[Path, str, Callable[[Path], None]]] = []
     if csv_path is not None:
-        jobs.append(([Path(csv_path)], lambda: [write_csv(result, csv_path)]))
+        jobs.append((Path(csv_path), ".csv", lambda p: _write_csv_file(result, p)))
     if geojson is not None:
-        jobs.append(([Path(geojson)], lambda: [write_geojson(result, geojson)]))
+        jobs.append((Path(geojson), ".geojson", lambda p: _write_geojson_file(result, p)))
     if raster is not None:
-        conf_targets = [t for _, t in scene_targets(result, confidence)] if confidence is not None else None
-        for i, (scene, target) in enumerate(scene_targets(result, raster)):
-            conf = conf_targets[i] if conf_targets is not None else None
-            files = class_raster_files(target) + ([Path(conf)] if conf is not None else [])
-            jobs.append((files, functools.partial(write_class_raster, scene, result.classes, target, conf)))
-    report = ExportReport()
-    for i, (files, job) in enumerate(jobs):
+        scenes = [s.input for s in result.scenes]
+        conf_paths = scene_paths(confidence, scenes) if confidence is not None else [None] * len(scenes)
+        for scene, target, conf in zip(result.scenes, scene_paths(raster, scenes), conf_paths, strict=True):
+            jobs += _raster_jobs(scene, result.classes, target, conf)
+    report = ExportReport(left_out=geojson_left_out(result) if geojson is not None else [])
+    current: Path | None = None
+    with StagedFiles() as staged:
         try:
-            report.written += job()
+            for target, suffix, write in jobs:
+                current = target
+                write(staged.stage(target, suffix))
+            current = None
+            report.written = staged.commit()
         except BaseException as exc:
-            report.not_written = [f for f in files if f not in report.written]
-            report.not_written += [f for later, _ in jobs[i + 1:] for f in later]
-            if isinstance(exc, KeyboardInterrupt):
-                raise Cancelled(f"Writing the outputs was interrupted ({report.describe()}).",
-                                "No partial files were left; run again to write the missing ones.") from exc
-            if isinstance(exc, SclError):
-                raise type(exc)(f"{exc.what} Outputs {report.describe()}.", exc.hint) from exc
-            raise
+            report.written = staged.in_place
+            report.not_written = [t for t, _, _ in jobs if t not in report.written]
+            raise _failure(exc, current, report) from exc
     return report

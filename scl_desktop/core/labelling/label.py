@@ -3,9 +3,9 @@
 ``label_inputs(run, paths, config, cancel)`` is a step generator (like every long step): it
 yields ``Progress`` (tiles/s and ETA), ``Log`` and :class:`LabelBatch` events (the rows of each
 finished batch, for a live results table) and returns a :class:`LabelResult` whose ``rows``
-are one :class:`LabelRow` per labelled image or window. Cancelling makes it stop at the next
-batch and return the result so far with ``cancelled=True`` (nothing is written by labelling;
-``geo_export.export_outputs`` writes the files).
+are one :class:`LabelRow` per labelled image or window (result types: ``labelling.types``).
+Cancelling makes it stop at the next batch and raise ``Cancelled`` whose ``kept`` is the result
+so far (nothing is written by labelling; ``export.export_outputs`` writes the files).
 
 Images are prepared exactly as for training and evaluation: the training data's band mapping
 and stretch statistics (``DatasetManifest.raster`` of the run's split) are re-applied with
@@ -18,7 +18,7 @@ in a worker; fill the results table from ``LabelBatch.rows`` as they come (or fr
 ``LabelResult.rows`` at the end); ``LabelResult.counts()`` gives the class histogram,
 ``LabelResult.thumbnails(rows, size)`` the images as the model saw them, ``LabelResult.preview(scene)``
 a downsampled scene to draw ``SceneMap.classes`` over (cells at ``SceneGrid.cell_geometry()``,
-colours ``geo_export.class_colours``), and ``geo_export.export_outputs(result, ...)`` writes files.
+colours ``export.class_colours``), and ``export.export_outputs(result, ...)`` writes files.
 
 Throughput: reader threads (``LabelConfig.readers``) read windows and build uint8 batches
 ahead of the device through a bounded queue, so the device stays busy and memory stays bounded
@@ -34,48 +34,34 @@ import queue
 import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from scl_desktop.core.data.imaging import (
-    UnreadableImage,
-    apply_raster_settings,
-    default_workers,
-    read_raw,
-    resize_square,
-)
+from scl_desktop.core.data.imaging import default_workers
 from scl_desktop.core.data.manifest import RasterSettings, SkippedFile, SplitManifest
-from scl_desktop.core.errors import ConfigError, DatasetError, ImageReadError
+from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError, ImageReadError
 from scl_desktop.core.events import CancelToken, Event, Log, RateMeter
-from scl_desktop.core.labelling import export as geo_export
+from scl_desktop.core.labelling.export import Outputs
+from scl_desktop.core.labelling.geometry import WindowGeo, window_geo
 from scl_desktop.core.labelling.tiling import (
     GridWindow,
     InputPlan,
-    LabelInput,
-    SceneGrid,
     TilingConfig,
+    WindowReader,
+    clean_reason,
     clip_window,
-    has_mask,
-    mapped_bands,
-    open_raster,
+    image_rgb,
     plan_inputs,
-    read_window,
+    printable,
 )
+from scl_desktop.core.labelling.types import TOP_K, LabelResult, LabelRow, SceneMap
 
-TOP_K = 3
 GDAL_CACHE_MB = 128
 MAX_LOGGED_FAILURES = 5  # per input; the rest are only counted
-CSV_FIELDS = (
-    "path", "col_off", "row_off", "width", "height", "cell_row", "cell_col", "predicted", "confidence",
-    "top1_class", "top1_prob", "top2_class", "top2_prob", "top3_class", "top3_prob", "valid_fraction",
-    "minx", "miny", "maxx", "maxy", "crs", "centroid_lon", "centroid_lat",
-)
-"""Columns of the results CSV and properties of the GeoJSON features, in order."""
 
 
 @dataclass(frozen=True)
@@ -104,161 +90,12 @@ class LabelConfig:
             raise ConfigError(f"The number of reader threads must be 1..32, not {self.readers}.", "Use e.g. 2.")
 
 
-@dataclass(frozen=True, slots=True)
-class LabelRow:
-    """The prediction for one image or window.
-
-    ``col_off``/``row_off``/``width``/``height``: the part of the file it covers (whole image:
-    0, 0, width, height; padded edge windows: the part inside the scene). ``cell_row``/``cell_col``:
-    its cell in the scene grid (``None`` for whole images). ``top``: the ``TOP_K`` most likely
-    (class, probability), best first. ``valid_fraction``: share of valid (not nodata) pixels.
-    Geo fields are ``None`` without georeference: bounds in the file's CRS, centroid in WGS84.
-    """
-
-    path: str
-    col_off: int
-    row_off: int
-    width: int
-    height: int
-    cell_row: int | None
-    cell_col: int | None
-    class_index: int
-    predicted: str
-    confidence: float
-    top: tuple[tuple[str, float], ...]
-    valid_fraction: float = 1.0
-    minx: float | None = None
-    miny: float | None = None
-    maxx: float | None = None
-    maxy: float | None = None
-    crs: str | None = None
-    centroid_lon: float | None = None
-    centroid_lat: float | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """The row as ``CSV_FIELDS`` -> value (``None`` for absent values)."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in CSV_FIELDS if not name.startswith("top")}
-        for k in range(TOP_K):
-            name, prob = self.top[k] if k < len(self.top) else (None, None)
-            out[f"top{k + 1}_class"], out[f"top{k + 1}_prob"] = name, prob
-        return {name: out[name] for name in CSV_FIELDS}
-
 
 @dataclass(frozen=True)
 class LabelBatch:
     """Event: the rows of one finished batch (in no particular order across batches)."""
 
     rows: tuple[LabelRow, ...]
-
-
-@dataclass(eq=False)
-class SceneMap:
-    """Predictions of a scene cut into windows, on its cell grid (the classification raster).
-
-    ``classes``: uint8 [n_rows, n_cols] class index, ``geo_export.NODATA_CLASS`` where nothing was
-    labelled (skipped or not reached); ``confidence``: float32, NaN there.
-    """
-
-    input: LabelInput
-    classes: np.ndarray
-    confidence: np.ndarray
-
-    @property
-    def grid(self) -> SceneGrid:
-        assert self.input.grid is not None
-        return self.input.grid
-
-    @classmethod
-    def empty(cls, inp: LabelInput) -> SceneMap:
-        assert inp.grid is not None
-        shape = (inp.grid.n_rows, inp.grid.n_cols)
-        return cls(inp, np.full(shape, geo_export.NODATA_CLASS, np.uint8), np.full(shape, np.nan, np.float32))
-
-
-@dataclass(eq=False)
-class LabelResult:
-    """Everything one labelling produced. ``rows`` are sorted by input, then window (row-major).
-
-    ``total``: units (images + windows) planned; ``done``: units processed (labelled or skipped);
-    ``skipped_nodata``: windows/images skipped as mostly nodata; ``skipped_files``: inputs (or
-    windows, named "path [window ...]") that could not be read, with the reason.
-    """
-
-    classes: tuple[str, ...]
-    raster: RasterSettings
-    size: int
-    inputs: tuple[LabelInput, ...]
-    rows: list[LabelRow] = field(default_factory=list)
-    scenes: list[SceneMap] = field(default_factory=list)
-    skipped_files: list[SkippedFile] = field(default_factory=list)
-    skipped_nodata: int = 0
-    total: int = 0
-    done: int = 0
-    cancelled: bool = False
-    seconds: float = 0.0
-    device: str = "cpu"
-    run_id: str | None = None
-    method: str | None = None
-
-    @property
-    def tiles_per_s(self) -> float:
-        """Units processed per second over the whole labelling."""
-        return self.done / self.seconds if self.seconds > 0 else 0.0
-
-    def counts(self) -> dict[str, int]:
-        """Rows per predicted class, in class order."""
-        out = dict.fromkeys(self.classes, 0)
-        for row in self.rows:
-            out[row.predicted] += 1
-        return out
-
-    def summary(self) -> dict[str, Any]:
-        """A JSON-ready summary (what `scl label --json` prints besides the output files)."""
-        return {
-            "run": self.run_id, "method": self.method, "device": self.device, "cancelled": self.cancelled,
-            "inputs": len(self.inputs), "scenes": len(self.scenes), "total": self.total, "done": self.done,
-            "rows": len(self.rows), "skipped_nodata": self.skipped_nodata,
-            "skipped_files": [{"path": s.path, "reason": s.reason} for s in self.skipped_files],
-            "seconds": round(self.seconds, 3), "tiles_per_s": round(self.tiles_per_s, 2), "counts": self.counts(),
-        }
-
-    def thumbnails(self, rows: Sequence[LabelRow], size: int = 96) -> Iterator[np.ndarray]:
-        """The image of each row as the model saw it (band mapping + stretch), ``size x size x 3`` uint8.
-
-        Reads from the files again (keeping one scene open), so a results table can show
-        thumbnails of any row without holding them all in memory. A fully nodata window is black.
-        """
-        inputs = {str(i.path): i for i in self.inputs}
-        reader = _WindowReader(self.raster, size, min_valid=0.0)
-        try:
-            for row in rows:
-                inp = inputs[row.path]
-                if row.cell_row is None or row.cell_col is None or inp.grid is None:
-                    yield _image_rgb(inp.path, self.raster, size)[0]
-                else:
-                    rgb, _ = reader.read(inp, inp.grid.window(row.cell_row, row.cell_col))
-                    yield rgb if rgb is not None else np.zeros((size, size, 3), np.uint8)
-        finally:
-            reader.close()
-
-    def thumbnail(self, row: LabelRow, size: int = 96) -> np.ndarray:
-        """One row's image (see :meth:`thumbnails`)."""
-        return next(iter(self.thumbnails([row], size)))
-
-    def preview(self, scene: SceneMap, max_side: int = 1024) -> np.ndarray:
-        """A downsampled picture of a whole scene (band mapping + stretch), at most ``max_side``
-        pixels on its longer side, to draw ``scene.classes`` over (cell geometry scaled by
-        ``preview width / scene width``). Reads block by block (overviews when the file has them)."""
-        from rasterio.enums import Resampling
-
-        inp = scene.input
-        scale = min(1.0, max_side / max(inp.width, inp.height))
-        shape = (max(1, round(inp.height * scale)), max(1, round(inp.width * scale)))
-        with open_raster(inp.path) as ds:
-            indexes, order = mapped_bands(ds, self.raster.bands)
-            data = ds.read(indexes, out_shape=(len(indexes), *shape), resampling=Resampling.average)
-            mask = ds.dataset_mask(out_shape=shape) > 0 if has_mask(ds) else None
-        return apply_raster_settings(data[order], replace(self.raster, bands=None), mask)
 
 
 @dataclass(frozen=True, eq=False)
@@ -318,52 +155,6 @@ def load_label_model(run: Any, method: str | None = None, device: torch.device |
 # ---------------------------------------------------------------------------------------------
 # reading (in reader threads)
 
-
-def _image_rgb(path: Path, raster: RasterSettings, size: int) -> tuple[np.ndarray, float]:
-    """A whole image prepared as import does (``imaging.read_rgb``), plus its valid share."""
-    raw = read_raw(path, draft_size=size)
-    try:
-        rgb = apply_raster_settings(raw.data, raster, raw.mask)
-    except UnreadableImage as exc:
-        raise UnreadableImage(path, exc.reason, exc.hint) from exc
-    valid = 1.0 if raw.mask is None else float(raw.mask.mean())
-    return resize_square(rgb, size), valid
-
-
-class _WindowReader:
-    """Reads windows of scenes as model input; keeps the last scene open (one reader per thread)."""
-
-    def __init__(self, raster: RasterSettings, size: int, min_valid: float) -> None:
-        self.raster, self.size, self.min_valid = raster, size, min_valid
-        self._plain = replace(raster, bands=None)  # bands are picked when reading
-        self._path: Path | None = None
-        self._ds: Any = None
-        self._bands: tuple[list[int], list[int]] = ([], [])
-        self._masked = False
-
-    def _open(self, inp: LabelInput) -> None:
-        if self._path == inp.path:
-            return
-        self.close()
-        self._ds = open_raster(inp.path)
-        self._path = inp.path
-        self._bands = mapped_bands(self._ds, self.raster.bands)
-        self._masked = has_mask(self._ds)
-
-    def read(self, inp: LabelInput, win: GridWindow) -> tuple[np.ndarray | None, float]:
-        """(``size x size x 3`` uint8 or ``None`` when mostly nodata, valid share) of one window."""
-        self._open(inp)
-        indexes, order = self._bands
-        data, mask, valid = read_window(self._ds, win, indexes, self._masked)
-        if valid < self.min_valid or valid == 0.0:
-            return None, valid
-        rgb = apply_raster_settings(data[order], self._plain, mask)
-        return resize_square(rgb, self.size), valid
-
-    def close(self) -> None:
-        if self._ds is not None:
-            self._ds.close()
-        self._ds, self._path = None, None
 
 
 @dataclass
@@ -442,7 +233,7 @@ class _Readers:
         import rasterio
 
         size = self.model.size
-        reader = _WindowReader(self.model.raster, size, self.config.tiling.min_valid)
+        reader = WindowReader(self.model.raster, size, self.config.tiling.min_valid)
         try:
             with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB * 2**20):
                 while not self.stop.is_set():
@@ -456,7 +247,7 @@ class _Readers:
             reader.close()
             self._put(_DONE)
 
-    def _read_chunk(self, chunk: list[tuple[int, GridWindow | None]], reader: _WindowReader, size: int) -> _Batch:
+    def _read_chunk(self, chunk: list[tuple[int, GridWindow | None]], reader: WindowReader, size: int) -> _Batch:
         images = np.empty((len(chunk), 3, size, size), np.uint8)
         batch = _Batch(images, [], len(chunk))
         min_valid = self.config.tiling.min_valid
@@ -466,19 +257,18 @@ class _Readers:
             inp = self.plan.inputs[input_index]
             try:
                 if win is None:
-                    rgb, valid = _image_rgb(inp.path, self.model.raster, size)
+                    rgb, valid = image_rgb(inp.path, self.model.raster, size)
                     if valid < min_valid or valid == 0.0:
                         rgb = None
                 else:
                     rgb, valid = reader.read(inp, win)
-            except ImageReadError as exc:
-                where = "" if win is None else f" [window col {win.x}, row {win.y}]"
-                batch.failed.append((input_index, SkippedFile(f"{inp.path}{where}", getattr(exc, "reason", str(exc)))))
-                continue
             except Exception as exc:  # noqa: BLE001 - GDAL errors for damaged blocks: skip, report, go on
                 where = "" if win is None else f" [window col {win.x}, row {win.y}]"
-                detail = " ".join(str(exc).split())[:200] or type(exc).__name__
-                batch.failed.append((input_index, SkippedFile(f"{inp.path}{where}", f"cannot be read ({detail})")))
+                if isinstance(exc, ImageReadError):
+                    reason = clean_reason(getattr(exc, "reason", str(exc)), inp.path)
+                else:
+                    reason = f"cannot be read ({clean_reason(str(exc), inp.path)[:200] or type(exc).__name__})"
+                batch.failed.append((input_index, SkippedFile(f"{printable(inp.path)}{where}", reason)))
                 continue
             if rgb is None:
                 batch.skipped_nodata += 1
@@ -515,7 +305,7 @@ def _rows_for(batch: _Batch, probs: torch.Tensor, plan: InputPlan, classes: tupl
         inp = plan.inputs[unit.input_index]
         windows.append((0, 0, inp.width, inp.height) if unit.window is None
                        else clip_window(unit.window, inp.width, inp.height))
-    geo: dict[int, tuple[list[int], geo_export.WindowGeo]] = {}
+    geo: dict[int, tuple[list[int], WindowGeo]] = {}
     by_input: dict[int, list[int]] = {}
     for n, unit in enumerate(batch.units):
         if plan.inputs[unit.input_index].georeferenced:
@@ -523,8 +313,8 @@ def _rows_for(batch: _Batch, probs: torch.Tensor, plan: InputPlan, classes: tupl
     for input_index, members in by_input.items():
         inp = plan.inputs[input_index]
         assert inp.crs is not None and inp.transform is not None
-        geo[input_index] = (members, geo_export.window_geo(inp.crs, inp.transform,
-                                                           np.array([windows[m] for m in members], float)))
+        geo[input_index] = (members, window_geo(inp.crs if inp.wgs84 else None, inp.transform,
+                                                np.array([windows[m] for m in members], float)))
     position = {n: (i, j) for i, (members, _) in geo.items() for j, n in enumerate(members)}
     rows = []
     for n, unit in enumerate(batch.units):
@@ -536,8 +326,9 @@ def _rows_for(batch: _Batch, probs: torch.Tensor, plan: InputPlan, classes: tupl
             i, j = position[n]
             g = geo[i][1]
             extra = {"minx": float(g.minx[j]), "miny": float(g.miny[j]), "maxx": float(g.maxx[j]),
-                     "maxy": float(g.maxy[j]), "crs": inp.crs, "centroid_lon": float(g.centroid_lon[j]),
-                     "centroid_lat": float(g.centroid_lat[j])}
+                     "maxy": float(g.maxy[j]), "crs": inp.crs}
+            if g.centroid_lon is not None and g.centroid_lat is not None:
+                extra.update(centroid_lon=float(g.centroid_lon[j]), centroid_lat=float(g.centroid_lat[j]))
         rows.append(LabelRow(
             path=str(inp.path), col_off=col, row_off=row, width=w, height=h,
             cell_row=None if unit.window is None else unit.window.cell_row,
@@ -552,8 +343,8 @@ def _row_key(row: LabelRow, order: dict[str, int]) -> tuple[int, int, int]:
 
 
 def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfig | None = None,
-                     cancel: CancelToken | None = None,
-                     device: torch.device | str | None = None) -> Generator[Event, None, LabelResult]:
+                     cancel: CancelToken | None = None, device: torch.device | str | None = None,
+                     outputs: Outputs | None = None) -> Generator[Event, None, LabelResult]:
     """Label ``paths`` with an already loaded ``model`` (see :func:`label_inputs`)."""
     from scl_desktop.core import devices
     from scl_desktop.core.devices import configure_backends, prepare_model, to_device
@@ -564,6 +355,10 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
     plan = yield from plan_inputs(paths, config.tiling, model.default_tile, cancel, model.raster.bands)
     for skipped in plan.skipped:
         yield Log(f"Skipped {skipped.path}: {skipped.reason}", "warning")
+    for warning in plan.warnings:
+        yield Log(warning, "warning")
+    if outputs is not None:
+        outputs.check(plan.inputs)
     if not plan.inputs:
         raise DatasetError("There is no image to label among the inputs given.",
                            "Give image files, GeoTIFF scenes or folders that contain images (.tif, .jpg, .png ...).")
@@ -622,7 +417,7 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
             if failures[input_index] <= MAX_LOGGED_FAILURES:
                 yield Log(f"Skipped {failed.path}: {failed.reason}", "warning")
             if failures[input_index] == MAX_LOGGED_FAILURES:
-                yield Log(f"Further unreadable windows of {plan.inputs[input_index].path} are skipped "
+                yield Log(f"Further unreadable windows of {printable(plan.inputs[input_index].path)} are skipped "
                           "without a message (see the result's skipped files).", "warning")
         if rows:
             yield LabelBatch(tuple(rows))
@@ -637,7 +432,6 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
         with devices.oom_guard(config.batch_size, device, "labelling"):
             while finished < len(readers.threads):
                 if cancel is not None and cancel.cancelled:
-                    result.cancelled = True
                     break
                 try:
                     item = readers.queue.get(timeout=0.1)
@@ -662,21 +456,28 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
     result.scenes = [scene_maps.get(i) or SceneMap.empty(inp) for i, inp in enumerate(plan.inputs)
                      if inp.grid is not None]
     nodata = f", {result.skipped_nodata} skipped as mostly nodata" if result.skipped_nodata else ""
-    state = "Cancelled after" if result.cancelled else "Labelled"
-    yield Log(f"{state} {result.done} of {result.total} tiles in {result.seconds:.1f} s "
-              f"({result.tiles_per_s:.1f} tiles/s): {len(result.rows)} rows{nodata}.")
+    cancelled = cancel is not None and cancel.cancelled and result.done < result.total
+    yield Log(f"{'Cancelled after' if cancelled else 'Labelled'} {result.done} of {result.total} tiles in "
+              f"{result.seconds:.1f} s ({result.tiles_per_s:.1f} tiles/s): {len(result.rows)} rows{nodata}.")
+    if cancelled:
+        raise Cancelled(f"Labelling was cancelled after {result.done} of {result.total} tiles.",
+                        "The rows so far were kept; label again to get the rest.", kept=result)
     return result
 
 
 def label_inputs(run: Any, paths: Sequence[Any], config: LabelConfig | None = None,
-                 cancel: CancelToken | None = None) -> Generator[Event, None, LabelResult]:
+                 cancel: CancelToken | None = None,
+                 outputs: Outputs | None = None) -> Generator[Event, None, LabelResult]:
     """Label images, GeoTIFF tiles and scenes (``paths``: files or folders) with a trained run.
 
     ``run``: a ``runs.Run``, run id or run folder. Yields ``Progress`` ("Labelling", unit
     "tiles", with rate and ETA), ``Log`` and ``LabelBatch`` events; returns the ``LabelResult``.
-    On cancel it stops at the next batch and returns the partial result (``cancelled=True``).
+    On cancel it stops at the next batch and raises ``Cancelled`` with the partial result as
+    ``kept`` (while the inputs are still being read: ``kept=None``).
     Unreadable inputs are skipped and reported, never fatal. Nothing is written to disk: pass the
-    result to ``geo_export.export_outputs``.
+    result to ``export.export_outputs``. ``outputs``: the files that will be written from the result;
+    they are checked against the inputs and each other right after the inputs are read
+    (``ConfigError`` before any image is labelled).
     """
     from scl_desktop.core import devices
 
@@ -685,4 +486,4 @@ def label_inputs(run: Any, paths: Sequence[Any], config: LabelConfig | None = No
     choice = devices.choose_device(config.device)
     model = load_label_model(run, config.method, choice.device)
     yield Log(f"Model {model.method} of run {model.run_id}; device {choice.reason}")
-    return (yield from label_with_model(model, paths, config, cancel, choice.device))
+    return (yield from label_with_model(model, paths, config, cancel, choice.device, outputs))

@@ -19,7 +19,14 @@ Grid rules (see :class:`TilingConfig`):
   counts as nodata for ``min_valid``. A scene no larger than one tile along a side is covered
   by one window spanning that side (with ``"pad"``: padded to the tile).
 * Windows whose share of valid (not nodata / not masked) pixels is below ``min_valid`` are
-  skipped and counted.
+  skipped and counted. Windows smaller than ``MIN_WINDOW_PX`` pixels (e.g. a tiny ``tile_m``)
+  are refused at planning: the scene is skipped with the reason.
+* Metres on an input without georeference: in ``mode="auto"`` it is labelled whole and
+  :func:`plan_inputs` warns (``InputPlan.warnings``); in ``mode="grid"`` it is skipped.
+* Georeferenced inputs whose CRS has no way to WGS84 (``LabelInput.wgs84_problem``) keep their
+  native bounds; their WGS84 columns stay empty and the GeoJSON leaves them out.
+* Any file name works, also one that is not valid UTF-8 (``printable`` gives it for messages
+  and files).
 
 Scenes are read window by window with rasterio (imported lazily, so the engine imports without
 it), so memory stays bounded whatever the scene size.
@@ -29,22 +36,32 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 import warnings
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scl_desktop.core.data.imaging import SUPPORTED_EXTENSIONS, select_bands
-from scl_desktop.core.data.manifest import SkippedFile
+from scl_desktop.core.data.imaging import (
+    SUPPORTED_EXTENSIONS,
+    UnreadableImage,
+    apply_raster_settings,
+    read_raw,
+    resize_square,
+    select_bands,
+)
+from scl_desktop.core.data.manifest import RasterSettings, SkippedFile
 from scl_desktop.core.errors import ConfigError, ImageReadError
 from scl_desktop.core.events import CancelToken, Progress, RateMeter
+from scl_desktop.core.labelling.geometry import wgs84_problem
 
 EDGE_MODES = ("shift", "pad")
 TILING_MODES = ("auto", "whole", "grid")
+MIN_WINDOW_PX = 8  # a smaller window holds too little image to label (and a scene would become millions of them)
 
 
 @dataclass(frozen=True)
@@ -198,7 +215,8 @@ class LabelInput:
 
     ``crs`` is "EPSG:n" when the CRS has an EPSG code, else WKT; ``transform`` the affine
     (a, b, c, d, e, f) from pixel to CRS coordinates. Both are ``None`` without georeference.
-    ``grid`` is ``None`` when the input is labelled whole.
+    ``grid`` is ``None`` when the input is labelled whole. ``wgs84_problem``: why a georeferenced
+    input's coordinates cannot be given in WGS84 (``None``: they can).
     """
 
     path: Path
@@ -209,10 +227,16 @@ class LabelInput:
     crs: str | None = None
     transform: tuple[float, float, float, float, float, float] | None = None
     grid: SceneGrid | None = None
+    wgs84_problem: str | None = None
 
     @property
     def georeferenced(self) -> bool:
         return self.crs is not None and self.transform is not None
+
+    @property
+    def wgs84(self) -> bool:
+        """Georeferenced, with a CRS that transforms to WGS84 (it has centroids and GeoJSON footprints)."""
+        return self.georeferenced and self.wgs84_problem is None
 
     @property
     def units(self) -> int:
@@ -222,10 +246,11 @@ class LabelInput:
 
 @dataclass(frozen=True)
 class InputPlan:
-    """Every input that will be labelled, files that cannot be, and the number of units in all."""
+    """Every input that will be labelled, files that cannot be, warnings, and the number of units in all."""
 
     inputs: tuple[LabelInput, ...]
     skipped: tuple[SkippedFile, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -257,28 +282,70 @@ def find_input_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path
         elif path.is_file():
             add(path)
         else:
-            missing.append(SkippedFile(str(path), "does not exist; check the path"))
+            missing.append(SkippedFile(printable(path), "does not exist; check the path"))
     return files, missing
 
 
+def printable(text: str | os.PathLike[str]) -> str:
+    """``text`` (e.g. a file name) as valid UTF-8: bytes that are not UTF-8 become ``\\xNN``."""
+    text = os.fspath(text)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+_MEMORY_NAME = re.compile(r"/vsi\w+/\S*?([^/\s'\",]+)(?=['\"\s),]|$)")
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+def clean_reason(text: str, path: str | os.PathLike[str]) -> str:
+    """A reader's error message for people: GDAL's in-memory paths (``/vsimem/...``) and Python object
+    reprs (``<_io.BytesIO object at 0x...>``) become the file's name; whitespace is squeezed."""
+    name = printable(Path(path).name)
+    text = _OBJECT_REPR.sub(name, _MEMORY_NAME.sub(name, printable(text)))
+    return " ".join(text.split())
+
+
+def _opener(path: Path) -> Any:
+    """An opener for rasterio that reads ``path`` (and its side files) although its name is not UTF-8."""
+    real_base = os.path.splitext(os.fspath(path))[0]
+    shown_base = printable(real_base)
+
+    def open_file(name: str, mode: str = "rb") -> Any:
+        if name.startswith(shown_base):
+            name = real_base + name[len(shown_base):]
+        return open(name, mode)
+
+    return open_file
+
+
 def open_raster(path: str | os.PathLike[str]) -> Any:
-    """Open ``path`` with rasterio (``ImageReadError`` with the reason when it cannot be read)."""
+    """Open ``path`` with rasterio (``ImageReadError`` with the reason when it cannot be read); also
+    a file whose name is not valid UTF-8, which rasterio cannot open by name."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
+    path = Path(path)
+    shown = printable(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            return rasterio.open(path)
+            if shown == os.fspath(path):
+                return rasterio.open(path)
+            return rasterio.open(shown, opener=_opener(path))
     except RasterioIOError as exc:
-        raise ImageReadError(f"{path} cannot be read as an image ({exc}).",
+        raise ImageReadError(f"{shown} cannot be read as an image ({clean_reason(str(exc), path)}).",
                              "Check that it is an image or GeoTIFF and not damaged.") from exc
 
 
 def _crs_text(crs: Any) -> str | None:
     if crs is None:
         return None
-    epsg = crs.to_epsg()
+    try:
+        epsg = crs.to_epsg()
+    except Exception:  # noqa: BLE001 - a PROJ database that cannot be read: keep the WKT
+        epsg = None
     return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
@@ -288,13 +355,13 @@ def _georeference(ds: Any) -> tuple[str | None, tuple[float, ...] | None]:
     return _crs_text(ds.crs), tuple(ds.transform)[:6]
 
 
-def _metres_to_pixels(ds: Any, metres: float, what: str) -> tuple[int, int]:
-    """``metres`` as a whole number of pixels along x and y of ``ds``."""
+def _metres_to_pixels(ds: Any, name: str, metres: float, what: str) -> tuple[int, int]:
+    """``metres`` as a whole number of pixels along x and y of ``ds`` (the file ``name``)."""
     if ds.crs is None or ds.transform.is_identity:
-        raise ConfigError(f"{ds.name} has no georeference, so a {what} in metres cannot be used.",
+        raise ConfigError(f"{name} has no georeference, so a {what} in metres cannot be used.",
                           f"Give the {what} in pixels instead.")
     if ds.crs.is_geographic:
-        raise ConfigError(f"{ds.name} is in a geographic CRS (degrees), so a {what} in metres cannot be used.",
+        raise ConfigError(f"{name} is in a geographic CRS (degrees), so a {what} in metres cannot be used.",
                           f"Give the {what} in pixels, or reproject the scene to a projected CRS.")
     _, unit_m = ds.crs.linear_units_factor
     t = ds.transform
@@ -302,14 +369,24 @@ def _metres_to_pixels(ds: Any, metres: float, what: str) -> tuple[int, int]:
     return max(1, round(metres / res_x)), max(1, round(metres / res_y))
 
 
-def scene_grid(ds: Any, config: TilingConfig, default_tile: int) -> SceneGrid:
-    """The window grid of the open dataset ``ds`` under ``config``."""
+def scene_grid(ds: Any, config: TilingConfig, default_tile: int, name: str | None = None) -> SceneGrid:
+    """The window grid of the open dataset ``ds`` (the file ``name``) under ``config``.
+
+    Raises ``ConfigError`` for metres without a projected CRS and for windows smaller than
+    ``MIN_WINDOW_PX`` pixels.
+    """
+    name = name or printable(ds.name)
     if config.tile_m is not None:
-        tile_w, tile_h = _metres_to_pixels(ds, config.tile_m, "tile size")
+        tile_w, tile_h = _metres_to_pixels(ds, name, config.tile_m, "tile size")
     else:
         tile_w = tile_h = config.tile or default_tile
+    if min(tile_w, tile_h) < MIN_WINDOW_PX:
+        given = f"{config.tile_m:g} m" if config.tile_m is not None else f"{tile_w} px"
+        raise ConfigError(f"Windows of {given} are {tile_w} x {tile_h} pixels in {name}, smaller than the "
+                          f"minimum of {MIN_WINDOW_PX} pixels.",
+                          "Give a larger tile size (--tile / --tile-m), at least a few tens of pixels.")
     if config.stride_m is not None:
-        stride_x, stride_y = _metres_to_pixels(ds, config.stride_m, "stride")
+        stride_x, stride_y = _metres_to_pixels(ds, name, config.stride_m, "stride")
     elif config.stride is not None:
         stride_x = stride_y = config.stride
     else:
@@ -325,20 +402,26 @@ def describe_input(path: Path, config: TilingConfig, default_tile: int,
     does not fit, and ``ConfigError`` when the grid cannot be built (e.g. metres on an image
     without georeference in ``mode="grid"``).
     """
+    name = printable(path)
     with open_raster(path) as ds:
-        mapped_bands(ds, bands)
+        mapped_bands(ds, bands, name)
         crs, transform = _georeference(ds)
         grid: SceneGrid | None = None
         if config.mode != "whole":
-            metric = config.tile_m is not None or config.stride_m is not None
-            if metric and transform is None and config.mode == "auto":
-                grid = None  # no georeference: metres cannot apply, label it whole
+            if _metric(config) and transform is None and config.mode == "auto":
+                grid = None  # no georeference: metres cannot apply, label it whole (plan_inputs warns)
             else:
-                candidate = scene_grid(ds, config, default_tile)
+                candidate = scene_grid(ds, config, default_tile, name)
                 fits_two = ds.width >= 2 * candidate.tile_w or ds.height >= 2 * candidate.tile_h
                 if config.mode == "grid" or fits_two:
                     grid = candidate
-        return LabelInput(Path(path), ds.width, ds.height, ds.count, str(ds.dtypes[0]), crs, transform, grid)
+        problem = wgs84_problem(crs, transform, ds.width, ds.height) if crs and transform else None
+        return LabelInput(Path(path), ds.width, ds.height, ds.count, str(ds.dtypes[0]), crs, transform, grid,
+                          problem)
+
+
+def _metric(config: TilingConfig) -> bool:
+    return config.tile_m is not None or config.stride_m is not None
 
 
 def plan_inputs(paths: Sequence[str | os.PathLike[str]], config: TilingConfig, default_tile: int,
@@ -346,7 +429,9 @@ def plan_inputs(paths: Sequence[str | os.PathLike[str]], config: TilingConfig, d
                 bands: Sequence[int] | None = None) -> Generator[Progress, None, InputPlan]:
     """Find and describe every input (:func:`describe_input`); unreadable files and files the
     band mapping ``bands`` does not fit are skipped with the reason, never fatal. Yields
-    ``Progress`` ("Reading inputs") while opening many files."""
+    ``Progress`` ("Reading inputs") while opening many files. ``InputPlan.warnings`` names inputs
+    labelled whole because metres were given but they have no georeference, and inputs without
+    WGS84 coordinates."""
     config.validate()
     files, skipped = find_input_files(paths)
     inputs: list[LabelInput] = []
@@ -356,13 +441,25 @@ def plan_inputs(paths: Sequence[str | os.PathLike[str]], config: TilingConfig, d
         try:
             inputs.append(describe_input(path, config, default_tile, bands))
         except (ImageReadError, ConfigError) as exc:
-            skipped.append(SkippedFile(str(path), str(exc)))
+            skipped.append(SkippedFile(printable(path), str(exc)))
+        except Exception as exc:  # noqa: BLE001 - whatever GDAL/PROJ raise for one file: skip it, go on
+            skipped.append(SkippedFile(printable(path), f"cannot be read ({clean_reason(str(exc), path)})"))
         if time.perf_counter() - last > 0.2 or n == len(files):
             last = time.perf_counter()
             if cancel is not None:
                 cancel.raise_if_cancelled("Reading the inputs")
             yield meter.progress("Reading inputs", n, unit="files")
-    return InputPlan(tuple(inputs), tuple(skipped))
+    notes = []
+    unmetric = [i for i in inputs if config.mode == "auto" and _metric(config) and not i.georeferenced]
+    if unmetric:
+        notes.append(f"{len(unmetric)} input(s) such as {printable(unmetric[0].path)} have no georeference, so the "
+                     "tile size or stride in metres cannot apply: they are labelled whole. Give --tile / --stride "
+                     "in pixels to cut them into windows.")
+    for inp in inputs:
+        if inp.wgs84_problem is not None:
+            notes.append(f"{printable(inp.path)}: {inp.wgs84_problem}. Its rows keep their bounds in its own CRS "
+                         "with empty WGS84 columns (centroid_lon, centroid_lat), and the GeoJSON leaves it out.")
+    return InputPlan(tuple(inputs), tuple(skipped), tuple(notes))
 
 
 def has_mask(ds: Any) -> bool:
@@ -379,13 +476,13 @@ def data_bands(ds: Any) -> list[int]:
     return [i + 1 for i, ci in enumerate(ds.colorinterp) if ci != ColorInterp.alpha] or list(range(1, ds.count + 1))
 
 
-def mapped_bands(ds: Any, bands: Sequence[int] | None) -> tuple[list[int], list[int]]:
+def mapped_bands(ds: Any, bands: Sequence[int] | None, name: str | None = None) -> tuple[list[int], list[int]]:
     """How to read R, G and B of ``ds`` under the band mapping ``bands`` (numbered among the data
     bands, as import numbers them; ``None``: ``imaging.default_bands``): the band numbers to
     read (each once) and, for R, G, B, the position of its band among them. Raises
     ``ImageReadError`` with import's reason when the mapping names a band ``ds`` lacks."""
     numbers = data_bands(ds)
-    positions = select_bands(np.arange(len(numbers)).reshape(-1, 1, 1), bands, ds.name).ravel()
+    positions = select_bands(np.arange(len(numbers)).reshape(-1, 1, 1), bands, name or printable(ds.name)).ravel()
     rgb = [numbers[int(p)] for p in positions]
     unique = sorted(set(rgb))
     return unique, [unique.index(b) for b in rgb]
@@ -420,3 +517,50 @@ def read_window(ds: Any, win: GridWindow, indexes: Sequence[int],
     out[:, oy:oy + h, ox:ox + w] = data
     out_mask[oy:oy + h, ox:ox + w] = True if mask is None else mask
     return out, out_mask, float(out_mask.mean())
+
+
+def image_rgb(path: Path, raster: RasterSettings, size: int) -> tuple[np.ndarray, float]:
+    """A whole image prepared as import does (``imaging.read_rgb``), plus its valid share."""
+    raw = read_raw(path, draft_size=size)
+    try:
+        rgb = apply_raster_settings(raw.data, raster, raw.mask)
+    except UnreadableImage as exc:
+        raise UnreadableImage(path, exc.reason, exc.hint) from exc
+    valid = 1.0 if raw.mask is None else float(raw.mask.mean())
+    return resize_square(rgb, size), valid
+
+
+class WindowReader:
+    """Reads windows of scenes as model input; keeps the last scene open (one reader per thread)."""
+
+    def __init__(self, raster: RasterSettings, size: int, min_valid: float) -> None:
+        self.raster, self.size, self.min_valid = raster, size, min_valid
+        self._plain = replace(raster, bands=None)  # bands are picked when reading
+        self._path: Path | None = None
+        self._ds: Any = None
+        self._bands: tuple[list[int], list[int]] = ([], [])
+        self._masked = False
+
+    def _open(self, inp: LabelInput) -> None:
+        if self._path == inp.path:
+            return
+        self.close()
+        self._ds = open_raster(inp.path)
+        self._path = inp.path
+        self._bands = mapped_bands(self._ds, self.raster.bands)
+        self._masked = has_mask(self._ds)
+
+    def read(self, inp: LabelInput, win: GridWindow) -> tuple[np.ndarray | None, float]:
+        """(``size x size x 3`` uint8 or ``None`` when mostly nodata, valid share) of one window."""
+        self._open(inp)
+        indexes, order = self._bands
+        data, mask, valid = read_window(self._ds, win, indexes, self._masked)
+        if valid < self.min_valid or valid == 0.0:
+            return None, valid
+        rgb = apply_raster_settings(data[order], self._plain, mask)
+        return resize_square(rgb, self.size), valid
+
+    def close(self) -> None:
+        if self._ds is not None:
+            self._ds.close()
+        self._ds, self._path = None, None

@@ -35,17 +35,17 @@ from PySide6.QtWidgets import (
 
 from scl_desktop.core.data.demo import ensure_demo_scene
 from scl_desktop.core.data.imaging import SUPPORTED_EXTENSIONS
-from scl_desktop.core.errors import SclError
+from scl_desktop.core.errors import Cancelled, SclError
 from scl_desktop.core.events import CancelToken, Log, Progress
 from scl_desktop.core.labelling.label import (
     LabelBatch,
     LabelConfig,
-    LabelResult,
     best_method,
     label_inputs,
     training_tile,
 )
 from scl_desktop.core.labelling.tiling import TilingConfig
+from scl_desktop.core.labelling.types import LabelResult
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.encoder_page import DEVICE_CHOICES
 from scl_desktop.gui.session import Session
@@ -78,8 +78,13 @@ class LabelOutcome:
 def label_step(run_id: str, inputs: Sequence[Path], config: LabelConfig,
                token: CancelToken) -> Generator[Any, None, LabelOutcome]:
     """Label ``inputs`` with run ``run_id`` (``core.labelling.label_inputs``), then read a downsampled
-    preview of each scene (the first ``MAX_PREVIEWS``; none after a cancel) to draw the classes over."""
-    result = yield from label_inputs(run_id, list(inputs), config, token)
+    preview of each scene (the first ``MAX_PREVIEWS``) to draw the classes over. On cancel raises
+    ``Cancelled`` whose ``kept`` is the ``LabelOutcome`` of the rows so far (no previews), or ``None``."""
+    try:
+        result = yield from label_inputs(run_id, list(inputs), config, token)
+    except Cancelled as exc:
+        kept = LabelOutcome(exc.kept, [None] * len(exc.kept.scenes)) if exc.kept is not None else None
+        raise Cancelled(exc.what, exc.hint, kept=kept) from exc
     previews: list[np.ndarray | None] = []
     for n, scene in enumerate(result.scenes):
         if token.cancelled or n >= MAX_PREVIEWS:
@@ -447,12 +452,12 @@ class LabelPage(QWidget):
 
     def _on_cancelled(self, outcome: object) -> None:
         if isinstance(outcome, LabelOutcome):
-            self._show_outcome(outcome)
+            self._show_outcome(outcome, cancelled=True)
         else:  # stopped before any image was labelled
             self.model.flush()
             self.summary.setText("Cancelled before any image was labelled.")
 
-    def _show_outcome(self, outcome: LabelOutcome) -> None:
+    def _show_outcome(self, outcome: LabelOutcome, cancelled: bool = False) -> None:
         result = outcome.result
         self.outcome = outcome
         self.model.set_rows(result.rows, result.classes, result.thumbnails)
@@ -466,7 +471,7 @@ class LabelPage(QWidget):
         if result.skipped_files:
             skipped.append(f"{len(result.skipped_files)} unreadable file(s) or window(s) skipped (see the log)")
         head = (f"<b>Cancelled</b> after {result.done} of {result.total} tiles: the table shows the rows so far and "
-                "exports hold only these." if result.cancelled
+                "exports hold only these." if cancelled
                 else f"<b>{len(result.rows)}</b> rows from {len(result.inputs)} input(s){scenes}.")
         self.summary.setText(f"{head} Model {result.method} of run {result.run_id} on {result.device}, "
                              f"{result.seconds:.1f} s ({result.tiles_per_s:.1f} tiles/s)."

@@ -47,7 +47,7 @@ def export_problems(result: Any) -> dict[str, str]:
     if not result.rows:
         problems["csv"] = "there are no rows"
     if geo_export.geojson_feature_count(result) == 0:
-        problems["geojson"] = "none of the labelled inputs is georeferenced, so there are no footprints"
+        problems["geojson"] = geo_export.NO_FOOTPRINTS
     if not result.scenes:
         problems["raster"] = "no input was cut into windows (rasters are made for scenes; use tiling mode grid)"
     return problems
@@ -187,6 +187,8 @@ class ExportPanel(QWidget):
         if not_written:
             parts.append("<b>Not written</b>: " + "; ".join(f"{escape(Path(p).name)} ({escape(why)})"
                                                             for p, why in not_written) + ".")
+        if report.left_out:
+            parts.append("<b>Left out of the GeoJSON</b>: " + escape("; ".join(report.left_out)) + ".")
         self.report.setText(" ".join(parts) or "Nothing was written.")
         self.report.setToolTip("\n".join([f"written: {p}" for p in report.written]
                                          + [f"not written: {p} ({why})" for p, why in not_written]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import ctypes
 import ctypes.util
+import errno
 import glob
 import json
 import os
@@ -21,7 +22,8 @@ from rasterio.windows import bounds as window_bounds
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.labelling import export as geo_export
 from scl_desktop.core.labelling.export import NODATA_CLASS, PALETTE, export_outputs, write_csv, write_geojson
-from scl_desktop.core.labelling.label import CSV_FIELDS
+from scl_desktop.core.labelling.geometry import footprints_wgs84
+from scl_desktop.core.labelling.types import CSV_FIELDS
 from tests.conftest import shared_data
 from tests.core.labelling.test_label import CLASSES, colour_model, halves_scene, label
 from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, write_image
@@ -154,23 +156,22 @@ def test_several_scenes_get_one_raster_each(tmp_path):
         assert ds.crs.to_epsg() == 32618
 
 
-def test_interrupted_export_says_what_was_written_and_leaves_no_partial_file(tmp_path, monkeypatch):
+def test_interrupted_export_writes_nothing_and_says_so(tmp_path, monkeypatch):
     result = label(colour_model(), [halves_scene(tmp_path / "s.tif")], tile=32)
     (tmp_path / "r.geojson").write_text("previous")
 
-    def interrupted(*args, **kwargs):
-        with geo_export.atomic_path(tmp_path / "r.geojson") as tmp:
-            tmp.write_text("half a file")
-            raise KeyboardInterrupt
+    def interrupted(result, path):
+        path.write_text("half a file")
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(geo_export, "write_geojson", interrupted)
+    monkeypatch.setattr(geo_export, "_write_geojson_file", interrupted)
     with pytest.raises(Cancelled) as err:
         export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif")
     message = str(err.value)
-    assert f"written: {tmp_path / 'r.csv'}" in message and "not written:" in message and "c.tif" in message
-    assert (tmp_path / "r.csv").exists() and not (tmp_path / "c.tif").exists()
+    assert "written: none" in message and f"not written: {tmp_path / 'r.csv'}, {tmp_path / 'r.geojson'}" in message
+    assert "c.tif" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.geojson", "s.tif"]  # no partial or temporary file
     assert (tmp_path / "r.geojson").read_text() == "previous"
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_refusals_happen_before_anything_is_written(tmp_path):
@@ -191,7 +192,7 @@ def test_refusals_happen_before_anything_is_written(tmp_path):
 
 def test_south_up_rasters_still_get_counter_clockwise_rings():
     # a south-up transform (positive y pixel size) flips the corner order in lon/lat
-    rings = geo_export.footprints_wgs84("EPSG:32631", (1.0, 0, 500000.0, 0, 1.0, 5700000.0),
+    rings = footprints_wgs84("EPSG:32631", (1.0, 0, 500000.0, 0, 1.0, 5700000.0),
                                         np.array([[0, 0, 10, 10]], float))
     assert ring_area(rings[0].tolist()) > 0
 
@@ -232,3 +233,169 @@ def test_real_scenes_outputs_are_in_the_right_place(tmp_path):
             assert ds.transform.a == pytest.approx(src.transform.a * 256)
         names = gdal_category_names(tif)
         assert names is None or names == list(CLASSES)
+
+
+# ---------------------------------------------------------------------------------------------
+# output paths, all-or-nothing exports, CSV injection
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (relative name -> content), temporaries included."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("outputs,message", [
+    ({"raster": "in/s.tif"}, "is an input"),
+    ({"csv_path": "in/s.tif"}, "is an input"),
+    ({"csv_path": "x", "geojson": "x"}, "would both be written to"),
+    ({"raster": "r.tif", "confidence": "r.tif"}, "would both be written to"),
+    ({"raster": "c.tif", "geojson": "c.qml"}, "would both be written to"),
+    ({"raster": "c.tif", "csv_path": "c.tif.aux.xml"}, "would both be written to"),
+    ({"raster": "c.tif", "csv_path": "c_north.tif"}, "would both be written to"),  # a per-scene raster name
+    ({"raster": "c.tif", "confidence": "c.qml"}, "would both be written to"),
+])
+def test_outputs_that_overwrite_an_input_or_each_other_are_refused(tmp_path, monkeypatch, outputs, message):
+    monkeypatch.chdir(tmp_path)
+    halves_scene(tmp_path / "in" / "s.tif")
+    if "c_north" in str(outputs):
+        halves_scene(tmp_path / "in" / "north.tif")
+    result = label(colour_model(), [tmp_path / "in"], tile=32)
+    before = snapshot(tmp_path)
+    with pytest.raises(ConfigError, match=message) as err:
+        export_outputs(result, **outputs)
+    assert "0x" not in str(err.value) and err.value.hint
+    assert snapshot(tmp_path) == before  # nothing written, the input untouched
+
+
+def test_outputs_are_checked_before_any_image_is_labelled(tmp_path):
+    scene = halves_scene(tmp_path / "s.tif")
+    model = colour_model()
+    with pytest.raises(ConfigError, match="is an input"):
+        label_outputs(model, [scene], geo_export.Outputs(raster=scene))
+    assert model.predictor.seen == []
+
+
+def label_outputs(model, paths, outputs):
+    from scl_desktop.core.events import drive
+    from scl_desktop.core.labelling.label import LabelConfig, label_with_model
+    from scl_desktop.core.labelling.tiling import TilingConfig
+
+    config = LabelConfig(tiling=TilingConfig(tile=32), batch_size=8, device="cpu")
+    return drive(label_with_model(model, paths, config, outputs=outputs))
+
+
+def previous_export(folder: Path, scene: Path) -> dict[str, bytes]:
+    """A complete earlier export (other class names) in ``folder``; returns its files."""
+    result = label(colour_model(), [scene], tile=32)
+    result.classes = ("old_a", "old_b", "old_c")
+    export_outputs(result, folder / "r.csv", folder / "r.geojson", folder / "c.tif", folder / "p.tif")
+    return snapshot(folder)
+
+
+def test_a_raster_export_failing_half_way_leaves_the_previous_files_and_says_so(tmp_path, monkeypatch):
+    from scl_desktop.core.errors import DiskFullError
+
+    scene = halves_scene(tmp_path / "in" / "s.tif")
+    out = tmp_path / "out"
+    before = previous_export(out, scene)
+    result = label(colour_model(), [scene], tile=32)
+    written = []
+
+    def text_file(text, path):  # the .aux.xml goes through, the .qml hits a full disk
+        if written:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path)
+        path.write_text(text)
+
+    monkeypatch.setattr(geo_export, "_write_text_file", text_file)
+    with pytest.raises(DiskFullError) as err:
+        export_outputs(result, raster=out / "c.tif")
+    assert "written: none" in str(err.value) and f"not written: {out / 'c.tif'}" in str(err.value)
+    assert str(out / "c.qml") in str(err.value)
+    assert snapshot(out) == before  # the old .qml still matches the old raster; no new file, no temporary
+
+
+class DiskFull:
+    """Counts write points (file writes, GeoTIFF writes, renames); raises ENOSPC at number ``fail_at``."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.count, self.fail_at = 0, fail_at
+
+    def point(self) -> None:
+        self.count += 1
+        if self.count == self.fail_at:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def install(self, monkeypatch) -> None:
+        import builtins
+
+        disk = self
+
+        class File:
+            def __init__(self, fh):
+                self.fh = fh
+
+            def write(self, text):
+                disk.point()
+                return self.fh.write(text)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                self.fh.close()
+
+        original_tiff, original_replace = geo_export._write_geotiff, os.replace
+
+        def geotiff(*args, **kwargs):
+            original_tiff(*args, **kwargs)
+            disk.point()  # fails with the (partial) file on disk
+
+        def replace(*args, **kwargs):
+            disk.point()
+            return original_replace(*args, **kwargs)
+
+        monkeypatch.setattr(geo_export, "open", lambda *a, **k: File(builtins.open(*a, **k)), raising=False)
+        monkeypatch.setattr(geo_export, "_write_geotiff", geotiff)
+        monkeypatch.setattr(os, "replace", replace)
+
+
+def test_a_full_disk_at_any_write_leaves_no_partial_or_mixed_set_of_files(tmp_path, monkeypatch):
+    from scl_desktop.core.errors import DiskFullError
+
+    scene = halves_scene(tmp_path / "in" / "s.tif")
+    result = label(colour_model(), [scene], tile=32)
+    with monkeypatch.context() as m:
+        good = DiskFull()
+        good.install(m)
+        wanted = ("r.csv", "r.geojson", "c.tif", "p.tif")
+        report = export_outputs(result, *(tmp_path / "count" / n for n in wanted))
+    assert len(report.written) == 6 and good.count > 12
+    for k in range(1, good.count + 1):
+        for previous in (False, True):
+            out = tmp_path / f"k{k}{'p' * previous}"
+            out.mkdir()
+            before = previous_export(out, scene) if previous else {}
+            with monkeypatch.context() as m:
+                DiskFull(k).install(m)
+                with pytest.raises(DiskFullError) as err:
+                    export_outputs(result, *(out / n for n in wanted))
+            assert snapshot(out) == before, f"write {k} of {good.count} (previous files: {previous})"
+            message = str(err.value)
+            assert "written: none" in message, message
+            assert all(str(out / n) in message for n in ("r.csv", "r.geojson", "c.tif", "c.tif.aux.xml", "c.qml"))
+
+
+def test_text_cells_that_start_a_formula_are_neutralised_numbers_never(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    halves_scene(tmp_path / "=HYPERLINK(1).tif", crs="EPSG:3857", origin=(-20000.0, -10000.0))
+    model = colour_model()
+    model = type(model)(model.predictor, ("=cmd|' /C calc'!A0", "+green", "@blue"), model.size, model.raster,
+                        model.default_tile)
+    result = label(model, ["=HYPERLINK(1).tif"], tile=32)
+    write_csv(result, tmp_path / "r.csv")
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    assert {r["path"] for r in rows} == {"'=HYPERLINK(1).tif"}
+    assert {r["predicted"] for r in rows} == {"'=cmd|' /C calc'!A0", "'+green"}
+    assert {r["top3_class"] for r in rows} == {"'@blue"}
+    assert all(r["minx"].startswith("-") and float(r["minx"]) < 0 for r in rows)  # negative numbers stay numbers

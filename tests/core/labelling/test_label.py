@@ -18,7 +18,7 @@ from scl_desktop import cli
 from scl_desktop.core.data.cache import build_store
 from scl_desktop.core.data.imaging import apply_raster_settings
 from scl_desktop.core.data.manifest import RasterSettings
-from scl_desktop.core.errors import DatasetError
+from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError
 from scl_desktop.core.events import CancelToken, Log, Progress, drive
 from scl_desktop.core.labelling.label import (
     LabelBatch,
@@ -75,7 +75,7 @@ def test_scene_windows_are_labelled_in_place(tmp_path):
     scene = halves_scene(tmp_path / "scene.tif", crs="EPSG:32618", origin=(500000.0, 4000000.0), pixel=2.0)
     events: list = []
     result = label(colour_model(), [scene], events, tile=32)
-    assert result.total == result.done == len(result.rows) == 20 and not result.cancelled
+    assert result.total == result.done == len(result.rows) == 20
     assert [(r.cell_row, r.cell_col) for r in result.rows] == [(r, c) for r in range(4) for c in range(5)]
     for row in result.rows:
         assert row.predicted == ("red" if row.col_off + row.width <= 64 else "green")
@@ -168,8 +168,11 @@ def test_cancel_stops_at_the_next_batch_and_keeps_the_rows(tmp_path):
             token.cancel()
 
     config = LabelConfig(tiling=TilingConfig(tile=8), batch_size=4, device="cpu", readers=2)
-    result = drive(label_with_model(colour_model(size=8), [scene], config, token), on_event)
-    assert result.cancelled and 0 < len(result.rows) < result.total
+    with pytest.raises(Cancelled) as err:
+        drive(label_with_model(colour_model(size=8), [scene], config, token), on_event)
+    result = err.value.kept
+    assert f"after {result.done} of {result.total} tiles" in err.value.what
+    assert 0 < len(result.rows) < result.total and not hasattr(result, "cancelled")
     assert len(result.rows) == sum(len(e.rows) for e in seen if isinstance(e, LabelBatch))
     assert not [t for t in threading.enumerate() if t.name.startswith("scl-label-reader")]
 
@@ -282,7 +285,7 @@ def test_cli_label_reports_outputs_it_cannot_make(trained, tmp_path, capsys):
     code = cli.main(["label", run.id, str(folder / "class0"), "--out", str(tmp_path / "r.csv"),
                      "--geojson", str(tmp_path / "r.geojson"), "--device", "cpu"])
     assert code == 2 and (tmp_path / "r.csv").is_file() and not (tmp_path / "r.geojson").exists()
-    assert "none of the inputs is georeferenced" in capsys.readouterr().err
+    assert "none of the labelled inputs is georeferenced" in capsys.readouterr().err
     assert cli.main(["label", run.id, str(folder)]) == 2
     assert "No output was asked for" in capsys.readouterr().err
 
@@ -330,3 +333,138 @@ def test_inputs_the_band_mapping_does_not_fit_are_skipped_at_planning(tmp_path):
     assert {Path(r.path).name for r in result.rows} == {"four_bands.tif"}
     (skipped,) = result.skipped_files
     assert skipped.path.endswith("two_bands.tif") and "band" in skipped.reason
+
+
+# ---------------------------------------------------------------------------------------------
+# scenes without WGS84, odd file names, odd tile sizes, clean reasons
+
+
+LOCAL_CS = 'LOCAL_CS["site grid",UNIT["metre",1]]'
+
+
+@pytest.mark.parametrize("crs", [LOCAL_CS, "IAU_2015:49900"], ids=["engineering", "mars"])
+def test_a_scene_without_a_way_to_wgs84_keeps_native_coordinates_and_the_rest_goes_on(tmp_path, crs):
+    from rasterio.crs import CRS
+
+    from scl_desktop.core.labelling.export import export_outputs
+
+    odd = halves_scene(tmp_path / "in" / "odd.tif", crs=CRS.from_user_input(crs))
+    utm = halves_scene(tmp_path / "in" / "utm.tif", crs="EPSG:32618")
+    events: list = []
+    result = label(colour_model(), [odd, utm], events, tile=32)
+    assert len(result.rows) == 40
+    odd_rows = [r for r in result.rows if r.path == str(odd)]
+    assert odd_rows and all(r.centroid_lon is None and r.centroid_lat is None and r.minx is not None for r in odd_rows)
+    assert all(r.centroid_lat is not None for r in result.rows if r.path == str(utm))
+    warnings = [e.message for e in events if isinstance(e, Log) and e.level == "warning"]
+    assert any("odd.tif" in w and "cannot be transformed to WGS84" in w and "GeoJSON leaves it out" in w
+               for w in warnings), warnings
+    report = export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif")
+    assert "left out of the GeoJSON: " + str(odd) in report.describe()
+    features = json.loads((tmp_path / "r.geojson").read_text())["features"]
+    assert len(features) == 20 and {f["properties"]["path"] for f in features} == {str(utm)}
+    assert len((tmp_path / "r.csv").read_text().splitlines()) == 41
+
+
+def test_a_broken_proj_database_does_not_stop_labelling(tmp_path, monkeypatch):
+    from rasterio.errors import CRSError
+
+    from scl_desktop.core.labelling import geometry
+
+    def broken(*args):
+        raise CRSError("The EPSG code is unknown. PROJ: internal_proj_create_from_database: Cannot find proj.db")
+
+    monkeypatch.setattr(geometry, "to_wgs84", broken)
+    events: list = []
+    result = label(colour_model(), [halves_scene(tmp_path / "s.tif")], events, tile=32)
+    assert len(result.rows) == 20 and all(r.centroid_lon is None and r.minx is not None for r in result.rows)
+    assert any("Cannot find proj.db" in e.message for e in events if isinstance(e, Log))
+
+
+def test_an_invalid_geotransform_giving_latitudes_beyond_90_is_not_transformable(tmp_path):
+    from scl_desktop.core.labelling import export
+
+    scene = halves_scene(tmp_path / "s.tif", crs="EPSG:4326", origin=(10.0, 1000.0), pixel=0.001)
+    result = label(colour_model(), [scene], tile=32)
+    assert "latitude 1000" in result.inputs[0].wgs84_problem
+    assert all(r.centroid_lat is None for r in result.rows)
+    with pytest.raises(ConfigError, match="WGS84"):
+        export.write_geojson(result, tmp_path / "r.geojson")
+
+
+def test_file_names_that_are_not_utf8_are_labelled_and_written_readably(tmp_path):
+    from scl_desktop.core.labelling.export import export_outputs
+
+    folder = tmp_path / "in"
+    scene = halves_scene(folder / "scene.tif")
+    image = write_image(folder / "image.png", np.full((20, 20, 3), 200, np.uint8))
+    odd_scene = os.fsdecode(os.fsencode(folder) + b"/sc\xe8ne.tif")
+    odd_image = os.fsdecode(os.fsencode(folder) + b"/\xff.png")
+    os.rename(scene, odd_scene)
+    os.rename(image, odd_image)
+    result = label(colour_model(), [folder], tile=32)
+    assert {r.path for r in result.rows} == {odd_scene, odd_image} and len(result.rows) == 21
+    export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif")
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8")  # valid UTF-8
+    assert f"{folder}/sc\\xe8ne.tif" in text and f"{folder}/\\xff.png" in text
+    paths = {f["properties"]["path"] for f in json.loads((tmp_path / "r.geojson").read_text("utf-8"))["features"]}
+    assert paths == {f"{folder}/sc\\xe8ne.tif"}
+
+
+def test_tile_in_metres_on_an_image_without_georeference_warns_what_to_do(tmp_path):
+    plain = write_geotiff(tmp_path / "plain.tif", np.zeros((3, 100, 130), np.uint8), crs=None)
+    events: list = []
+    result = label(colour_model(), [plain], events, tile_m=32.0)
+    assert len(result.rows) == 1 and result.rows[0].cell_row is None  # labelled whole
+    (warning,) = [e.message for e in events if isinstance(e, Log) and "no georeference" in e.message]
+    assert "plain.tif" in warning and "labelled whole" in warning and "--tile" in warning
+
+
+def test_windows_below_the_pixel_minimum_are_refused_before_any_work(tmp_path):
+    scene = halves_scene(tmp_path / "s.tif")
+    model = colour_model()
+    events: list = []
+    with pytest.raises(DatasetError, match="no image to label"):
+        label(model, [scene], events, tile_m=0.001)
+    assert model.predictor.seen == []
+    (skipped,) = [e.message for e in events if isinstance(e, Log) and e.level == "warning"]
+    assert "0.001 m" in skipped and "minimum of 8 pixels" in skipped and "--tile-m" in skipped
+
+
+def test_reasons_name_the_file_not_memory_paths_or_objects(tmp_path, monkeypatch):
+    from rasterio.errors import RasterioIOError
+
+    from scl_desktop.core.data.imaging import UnreadableImage
+    from scl_desktop.core.labelling import tiling
+
+    halves_scene(tmp_path / "scene.tif")
+    write_image(tmp_path / "photo.png", np.zeros((20, 20, 3), np.uint8))
+
+    def bad_window(self, inp, win):
+        raise RasterioIOError("/vsimem/6f1c2a-77/scene.tif, band 1: IReadBlock failed at X offset 0")
+
+    def bad_image(path, **kwargs):
+        raise UnreadableImage(path, "cannot identify image file <_io.BytesIO object at 0x7f3a2c1d9e40>")
+
+    monkeypatch.setattr(tiling.WindowReader, "read", bad_window)
+    monkeypatch.setattr(tiling, "read_raw", bad_image)
+    result = drive(label_with_model(colour_model(), [tmp_path], LabelConfig(
+        tiling=TilingConfig(tile=32), batch_size=8, device="cpu")))
+    reasons = [s.reason for s in result.skipped_files]
+    assert len(reasons) == 21
+    assert not [r for r in reasons if "vsimem" in r or "0x" in r or "object at" in r], reasons
+    assert reasons.count("cannot be read (scene.tif, band 1: IReadBlock failed at X offset 0)") == 20
+    assert "cannot identify image file photo.png" in reasons
+
+
+def test_cli_refuses_an_output_that_is_the_input_before_labelling(trained, tmp_path, capsys):
+    run, _ = trained
+    scene = halves_scene(tmp_path / "s.tif", crs="EPSG:32618")
+    before = scene.read_bytes()
+    code = cli.main(["label", run.id, str(scene), "--raster", str(scene), "--tile", "32", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "is an input being labelled" in err and "Labelling" not in err
+    assert scene.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["s.tif"]
+    code = cli.main(["label", run.id, str(scene), "--out", str(tmp_path / "x"), "--geojson", str(tmp_path / "x"),
+                     "--tile", "32", "--device", "cpu"])
+    assert code == 2 and "would both be written to" in capsys.readouterr().err
