@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 from typing import Any
 
-from scl_desktop.core.data.manifest import DatasetManifest
-from scl_desktop.core.errors import ConfigError, DatasetError
+from scl_desktop.core.errors import ConfigError
 
 DESCRIPTION = """\
 Split an imported dataset into training, validation and test images and mark each class as a
@@ -71,8 +69,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scl_desktop.core.data import split as split_mod
+    from scl_desktop.core.data.sources import load_dataset_source
+    from scl_desktop.core.events import drive
+    from scl_desktop.terminal import EventPrinter
 
-    dataset, beside = _load_dataset(Path(args.manifest))
+    dataset, beside = drive(load_dataset_source(Path(args.manifest)), EventPrinter())
     protocol = args.protocol or (
         "predefined" if dataset.items and all(item.split for item in dataset.items) else "ci")
     options: dict[str, Any] = {
@@ -128,38 +129,3 @@ def format_table(info: dict[str, Any]) -> str:
     lines.append(f"{info['protocol']} split, seed {info['seed']}: {n_major} majority and "
                  f"{len(roles) - n_major} minority classes")
     return "\n".join(lines)
-
-
-def _load_dataset(source: Path) -> tuple[DatasetManifest, Path]:
-    """(DatasetManifest, the manifest path the default split path is derived from).
-
-    ``source`` is a dataset manifest JSON, a split JSON or an image folder (imported on the fly;
-    its split goes where `scl import` would put its manifest).
-    """
-    from scl_desktop.core.atomic import read_json
-
-    if source.is_dir():
-        return _import_folder(source)
-    if not source.exists():
-        raise DatasetError(f"{source} does not exist.", "Pass a dataset manifest written by `scl import FOLDER`.")
-    data = read_json(source)
-    if isinstance(data, dict) and data.get("kind") == "scl-split":
-        data = data["dataset"]
-    if not isinstance(data, dict):
-        raise DatasetError(f"{source} is not a dataset manifest.", "Create one with `scl import FOLDER`.")
-    return DatasetManifest.from_json(data), source
-
-
-def _import_folder(folder: Path) -> tuple[DatasetManifest, Path]:
-    try:
-        dataset_import = importlib.import_module("scl_desktop.core.data.importer")
-    except ModuleNotFoundError as exc:  # the folder importer is optional for this command
-        if exc.name != "scl_desktop.core.data.importer":
-            raise
-        raise DatasetError(f"{folder} is a folder, and this installation cannot import folders here.",
-                           "Run `scl import FOLDER` first and pass the manifest it writes.") from exc
-    from scl_desktop.core.events import drive
-    from scl_desktop.terminal import EventPrinter
-
-    dataset = drive(dataset_import.import_dataset(dataset_import.ImportConfig(source=folder)), EventPrinter())
-    return dataset, dataset_import.default_manifest_path(dataset)

@@ -40,10 +40,10 @@ import torch
 
 from scl_desktop.core import devices
 from scl_desktop.core.atomic import read_json, write_json, write_text
-from scl_desktop.core.data.importer import ImportConfig, import_dataset
 from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
+from scl_desktop.core.data.sources import load_dataset_source
 from scl_desktop.core.data.split import SplitConfig, build_split
-from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, DatasetError, TrainingError
+from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from scl_desktop.core.events import CancelToken, Event, Log
 from scl_desktop.core.methods import method_for, method_named
 from scl_desktop.core.metrics import Evaluation
@@ -263,37 +263,6 @@ def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: 
 
 # --- dataset ----------------------------------------------------------------------------------
 
-def load_dataset(source: str | os.PathLike[str], out: Path,
-                 cancel: CancelToken | None = None) -> Generator[Event, None, DatasetManifest]:
-    """The dataset of ``source``: a folder (imported once, the manifest kept in ``out``), a dataset
-    manifest or a split manifest (its dataset).
-
-    A folder imported by an earlier invocation into the same ``out`` is not imported again, so a
-    resumed reproduction uses exactly the same images.
-    """
-    path = Path(source).expanduser()
-    if path.is_dir():
-        kept = out / DATASET_FILE
-        if kept.is_file():
-            dataset = DatasetManifest.load(kept)
-            if dataset.source == os.path.abspath(path):
-                yield Log(f"Using the dataset imported earlier ({kept}).")
-                return dataset
-        dataset = yield from import_dataset(ImportConfig(source=path), cancel)
-        dataset.save(kept)
-        return dataset
-    if not path.is_file():
-        raise DatasetError(f"{path} does not exist.",
-                           "Pass a folder of class folders, a dataset manifest from `scl import` or a split JSON.")
-    data = read_json(path)
-    if isinstance(data, dict) and data.get("kind") == "scl-split":
-        data = data.get("dataset")
-    if not isinstance(data, dict) or data.get("kind") != "scl-dataset":
-        raise DatasetError(f"{path} is neither a dataset nor a split manifest.",
-                           "Pass a folder of class folders, or a JSON written by `scl import` or `scl split`.")
-    return DatasetManifest.from_json(data)
-
-
 # --- state ------------------------------------------------------------------------------------
 
 class State:
@@ -359,7 +328,7 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
     out.mkdir(parents=True, exist_ok=True)
     choice = devices.choose_device(config.device)
     on_cpu = choice.device.type == "cpu"
-    dataset = yield from load_dataset(config.source, out, cancel)
+    dataset, _ = yield from load_dataset_source(config.source, cancel, keep=out / DATASET_FILE)
     state = State.open(out, setting_identity(config, dataset, on_cpu))
     store = RunStore()
     cells = plan_cells(config)
