@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     """Add `scl label` and `scl export-model` to the CLI."""
     p = subparsers.add_parser("label", help="label new images or GeoTIFF scenes; write CSV, GeoJSON, GeoTIFF",
                               description=LABEL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="run id (or unique part of it, or run folder) from `scl runs list`")
+    p.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder) from `scl runs list`")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, GeoTIFF scenes or folders of them")
     p.add_argument("--out", metavar="CSV", help="results table, one row per image or window")
     p.add_argument("--geojson", metavar="FILE", help="window footprints in WGS84 (RFC 7946) with the same columns")
@@ -74,7 +74,7 @@ def register(subparsers: Any) -> None:
 
     e = subparsers.add_parser("export-model", help="export a trained model to ONNX (checked with onnxruntime)",
                               description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    e.add_argument("run", metavar="RUN", help="run id (or unique part of it, or run folder)")
+    e.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder)")
     e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
     e.add_argument("--method", metavar="NAME", help="which model of the run; default: best overall accuracy")
     e.add_argument("--check", type=int, default=8, metavar="N",

@@ -16,7 +16,7 @@ from scl_desktop.terminal import EventPrinter, print_json
 if TYPE_CHECKING:
     from scl_desktop.core.runs.folder import Run
 
-RUN_HELP = "a run id (or a unique part of it), a run name, or the run's folder"
+RUN_HELP = "a run id, a run name, a unique prefix of an id, or the run's folder"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -38,41 +38,38 @@ CPU like `scl train`.
 
 Example:  scl baseline splits/aid_ci_seed0.json --balance none"""
 
-BALANCE_HELP = {"cb": "class-balanced sampling", "csce": "cost-sensitive cross-entropy", "none": "no re-balancing"}
 
 
 def register(subparsers: Any) -> None:
-    """Add `scl train`, `scl fit` and `scl baseline` to the CLI."""
-    formatter = argparse.RawDescriptionHelpFormatter
+    """Add `scl train`, `scl fit` and `scl baseline` to the CLI (option help read from the config classes)."""
+    from scl_desktop.core.methods import BALANCES
+    from scl_desktop.core.options import help_text as h
+    from scl_desktop.core.training.config import SAMPLERS, BaselineConfig, ClassifierConfig, EncoderConfig
 
+    formatter = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("train", help="stage 1: train the encoder with the supervised contrastive loss",
                               description=TRAIN_DESCRIPTION, formatter_class=formatter)
     p.add_argument("split", metavar="SPLIT", nargs="?",
                    help="split manifest JSON written by `scl split` (not needed with --resume)")
-    _image_model_options(p, epochs=500, lr=0.5)
-    p.add_argument("--temperature", type=float, help="SupCon temperature tau (default 0.1, the paper's)")
-    p.add_argument("--sampler", choices=("instance", "cb"),
-                   help="instance: every image once per epoch (default, the paper's); cb: classes drawn uniformly "
-                        "(the paper's Table 3 ablation)")
-    p.add_argument("--cs-scl", action="store_true", default=None,
-                   help="weight each image's contrastive loss by n_min/n_class (CS-SCL, Table 3 ablation)")
-    p.add_argument("--proj-dim", type=int, help="size of the projection head's output (default 128)")
+    _image_model_options(p, EncoderConfig)
+    p.add_argument("--temperature", type=float, help=h(EncoderConfig, "temperature"))
+    p.add_argument("--sampler", choices=SAMPLERS, help=h(EncoderConfig, "sampler"))
+    p.add_argument("--cs-scl", action="store_true", default=None, help=h(EncoderConfig, "cs_scl"))
+    p.add_argument("--proj-dim", type=int, help=h(EncoderConfig, "proj_dim"))
     p.add_argument("--resume", metavar="RUN",
                    help="continue a stopped stage-1 run (id or folder) with its own settings")
     p.set_defaults(func=run_train)
 
     f = subparsers.add_parser("fit", help="stage 2: train a re-balanced linear classifier on a run's frozen encoder",
                               description=FIT_DESCRIPTION, formatter_class=formatter)
-    f.add_argument("run", metavar="RUN", help="run id (or unique part of it, or its folder) from `scl train`")
-    f.add_argument("--balance", choices=("cb", "csce", "none", "all"), default="cb",
-                   help="cb: class-balanced sampling (default); csce: cost-sensitive cross-entropy; none: plain; "
-                        "all: fit all three one after the other")
-    _sgd_options(f, epochs=100, lr=0.01, weight_decay=5e-5)
+    f.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or its folder) from `scl train`")
+    f.add_argument("--balance", choices=(*BALANCES, "all"), default=ClassifierConfig.balance,
+                   help=h(ClassifierConfig, "balance") + "; all: fit each strategy one after the other")
+    _sgd_options(f, ClassifierConfig)
     f.add_argument("--no-cached-features", dest="cached_features", action="store_false", default=None,
                    help="run the encoder on freshly augmented images every step instead of on cached features "
                         "(slower)")
-    f.add_argument("--feature-views", type=int, metavar="V",
-                   help="cache V augmented views of every training image (default 1: the plain image)")
+    f.add_argument("--feature-views", type=int, metavar="V", help=h(ClassifierConfig, "feature_views"))
     f.add_argument("--no-amp", dest="amp", action="store_false", default=None,
                    help="compute the encoder features in float32 even on a GPU")
     f.set_defaults(func=run_fit)
@@ -81,59 +78,48 @@ def register(subparsers: Any) -> None:
                               description=BASELINE_DESCRIPTION, formatter_class=formatter)
     b.add_argument("split", metavar="SPLIT", nargs="?",
                    help="split manifest JSON written by `scl split` (not needed with --resume)")
-    b.add_argument("--balance", choices=("none", "cb", "csce"),
-                   help="none: Plain (default); cb: class-balanced sampling; csce: cost-sensitive cross-entropy")
-    _image_model_options(b, epochs=500, lr=0.1)
-    b.add_argument("--eval-every", type=int, metavar="N",
-                   help="measure per-class accuracy on the validation (or test) images every N epochs (default 1)")
+    b.add_argument("--balance", choices=BALANCES, help=h(BaselineConfig, "balance"))
+    _image_model_options(b, BaselineConfig)
+    b.add_argument("--eval-every", type=int, metavar="N", help=h(BaselineConfig, "eval_every"))
     b.add_argument("--resume", metavar="RUN", help="continue a stopped baseline run (id or folder)")
     b.set_defaults(func=run_baseline)
 
 
-def _sgd_options(p: argparse.ArgumentParser, epochs: int, lr: float, weight_decay: float) -> None:
-    p.add_argument("--epochs", type=int, help=f"training epochs (default {epochs})")
-    p.add_argument("--batch-size", type=int, metavar="B", help="images per step (default 128)")
-    p.add_argument("--lr", type=float, help=f"peak learning rate of the cosine schedule (default {lr:g})")
-    p.add_argument("--momentum", type=float, help="SGD momentum (default 0.9)")
-    p.add_argument("--weight-decay", type=float, help=f"SGD weight decay (default {weight_decay:g})")
-    p.add_argument("--warmup-epochs", type=int, metavar="N",
-                   help="raise the learning rate linearly over the first N epochs (default 0)")
-    p.add_argument("--device", help="auto (default: CUDA GPU, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps; "
-                                    "`scl doctor` shows what auto picks")
-    p.add_argument("--seed", type=int, help="random seed; the same seed repeats the same run (default 0)")
-    p.add_argument("--threads", dest="num_threads", type=int, metavar="N",
-                   help="CPU threads torch may use (default: torch's choice)")
+def _sgd_options(p: argparse.ArgumentParser, cls: type) -> None:
+    from scl_desktop.core.options import help_text as h
+
+    p.add_argument("--epochs", type=int, help=h(cls, "epochs"))
+    p.add_argument("--batch-size", type=int, metavar="B", help=h(cls, "batch_size"))
+    p.add_argument("--lr", type=float, help=h(cls, "lr"))
+    p.add_argument("--momentum", type=float, help=h(cls, "momentum"))
+    p.add_argument("--weight-decay", type=float, help=h(cls, "weight_decay"))
+    p.add_argument("--warmup-epochs", type=int, metavar="N", help=h(cls, "warmup_epochs"))
+    p.add_argument("--device", help=h(cls, "device") + "; `scl doctor` shows what auto picks")
+    p.add_argument("--seed", type=int, help=h(cls, "seed"))
+    p.add_argument("--threads", dest="num_threads", type=int, metavar="N", help=h(cls, "num_threads"))
     p.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="print errors only (no progress)")
 
 
-def _image_model_options(p: argparse.ArgumentParser, epochs: int, lr: float) -> None:
-    p.add_argument("--arch", metavar="ARCH",
-                   help="encoder: resnet50 (default, the paper's), resnet18, resnet34; resnet18-small for 32-64 px "
-                        "images; tiny for smoke tests (CPU default: resnet18)")
-    p.add_argument("--image-size", type=int, metavar="PX",
-                   help="side of the augmented training images in pixels (default 224; CPU default 64)")
-    p.add_argument("--store-size", type=int, metavar="PX",
-                   help="resolution of the decoded image cache (default: the dataset's working size from import)")
-    p.add_argument("--weights", dest="weights_path", metavar="PTH",
-                   help="start the encoder from this local .pth file (e.g. ImageNet ResNet weights); "
-                        "default: random initialisation")
-    _sgd_options(p, epochs=epochs, lr=lr, weight_decay=1e-4)
-    p.add_argument("--no-crop", action="store_true", help="switch off random crop and resize (RCR)")
-    p.add_argument("--no-flip", action="store_true", help="switch off random horizontal and vertical flips (RF)")
-    p.add_argument("--no-rotate", action="store_true", help="switch off random rotation (RR)")
-    p.add_argument("--no-color", action="store_true", help="switch off random colour distortion (RCD)")
-    p.add_argument("--rotate-mode", choices=("90", "any", "both"),
-                   help="rotation by multiples of 90 degrees (default), by any angle, or both")
-    p.add_argument("--checkpoint-every", type=int, metavar="N",
-                   help="save a resumable checkpoint every N epochs (default 10; also saved at the end and on Ctrl-C)")
+def _image_model_options(p: argparse.ArgumentParser, cls: type) -> None:
+    from scl_desktop.core.model.settings import ROTATE_MODES, AugmentConfig
+    from scl_desktop.core.options import help_text as h
+
+    p.add_argument("--arch", metavar="ARCH", help=h(cls, "arch"))
+    p.add_argument("--image-size", type=int, metavar="PX", help=h(cls, "image_size"))
+    p.add_argument("--store-size", type=int, metavar="PX", help=h(cls, "store_size"))
+    p.add_argument("--weights", dest="weights_path", metavar="PTH", help=h(cls, "weights_path"))
+    _sgd_options(p, cls)
+    for part in ("crop", "flip", "rotate", "color"):
+        p.add_argument(f"--no-{part}", action="store_true", help="switch off: " + h(AugmentConfig, part))
+    p.add_argument("--rotate-mode", choices=ROTATE_MODES, help=h(AugmentConfig, "rotate_mode"))
+    p.add_argument("--checkpoint-every", type=int, metavar="N", help=h(cls, "checkpoint_every"))
     p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
-                   help="train in float32 even on a GPU (default: bf16/fp16 mixed precision on CUDA)")
+                   help="train in float32 even on a GPU (default: mixed precision where the device computes it fast)")
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false", default=None,
                    help="keep the default memory layout on CUDA")
-    p.add_argument("--compile", action="store_true", default=None,
-                   help="compile the model with torch.compile (slower start, often faster steps on a GPU)")
-    p.add_argument("--name", help="a name for the run, usable instead of its id")
+    p.add_argument("--compile", action="store_true", default=None, help=h(cls, "compile"))
+    p.add_argument("--name", help="a name for the run, usable instead of its id (names are unique)")
 
 
 _NOT_CONFIG = {"split", "resume", "json", "quiet", "func", "command", "run", "name", "no_crop", "no_flip",
@@ -148,7 +134,7 @@ def _given(args: argparse.Namespace, config_cls: type) -> dict[str, Any]:
     values = {k: v for k, v in vars(args).items() if k in names and k not in _NOT_CONFIG and v is not None}
     augment = _augment_changes(args)
     if augment:
-        from scl_desktop.core.model.augment import AugmentConfig
+        from scl_desktop.core.model.settings import AugmentConfig
 
         values["augment"] = AugmentConfig(**augment)
     return values

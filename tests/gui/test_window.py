@@ -227,17 +227,17 @@ def test_entry_point_version(capsys) -> None:  # noqa: ANN001
 def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig
-    from scl_desktop.gui.pages.config_help import HELP
     from scl_desktop.gui.pages.encoder_page import config_choices
     from scl_desktop.gui.widgets.config_form import ConfigForm
 
     for config in (EncoderConfig(), ClassifierConfig(), BaselineConfig(num_threads=3, weights_path="/w.pth")):
-        form = ConfigForm(config, help=HELP, choices=config_choices())
+        form = ConfigForm(config, choices=config_choices())
         qtbot.addWidget(form)
         assert form.value() == config
-    form = ConfigForm(EncoderConfig(), help=HELP, choices=config_choices())
+    form = ConfigForm(EncoderConfig(), choices=config_choices())
     qtbot.addWidget(form)
-    assert form.editor("temperature").toolTip().startswith("SupCon temperature")
+    assert form.editor("temperature").toolTip().startswith("SupCon temperature")  # from the config class
+    assert form.editor("augment.crop").toolTip() == "Random crop and resize (RCR)."
     form.set_field("augment.crop_scale", (0.3, 0.9))
     form.set_field("arch", "tiny")
     form.set_field("augment.rotate", False)

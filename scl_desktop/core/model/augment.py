@@ -29,18 +29,15 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import asdict, dataclass, fields
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from scl_desktop.core.errors import ConfigError
+from scl_desktop.core.model.settings import AugmentConfig
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-ROTATE_MODES = ("any", "90", "both")
-PADDING_MODES = ("reflection", "zeros")
 
 _LUMA = (0.299, 0.587, 0.114)
 _RGB_TO_YIQ = torch.tensor(
@@ -75,92 +72,6 @@ def _constants(device: torch.device) -> dict[str, torch.Tensor]:
            "hue_a0": _HUE_A0, "hue_ac": _HUE_AC, "hue_as": _HUE_AS, "quarter": _QUARTER_TURNS}
     with torch.inference_mode(False):
         return {k: v.to(device) for k, v in cpu.items()}
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Switches and parameters of the aerial augmentation policy (defaults: the paper's policy).
-
-    The colour defaults are those of the SupCon reference (jitter 0.4/0.4/0.4/0.1 with p=0.8,
-    grayscale p=0.2); the crop defaults are SupCon's ``RandomResizedCrop(scale=(0.2, 1.0))``.
-    Rotation: ``rotate_mode`` "90" turns by a random multiple of 90 degrees (lossless for aerial
-    views), "any" by a uniform angle in +-``rotate_degrees``, "both" combines the two; corners
-    that fall outside the image are filled by ``padding`` ("reflection" or "zeros").
-    """
-
-    crop: bool = True
-    crop_scale: tuple[float, float] = (0.2, 1.0)
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip: bool = True
-    hflip_p: float = 0.5
-    vflip_p: float = 0.5
-    rotate: bool = True
-    rotate_mode: str = "90"
-    rotate_degrees: float = 45.0
-    color: bool = True
-    color_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    grayscale_p: float = 0.2
-    padding: str = "reflection"
-
-    def __post_init__(self) -> None:
-        for name in ("crop_scale", "crop_ratio"):
-            value = getattr(self, name)
-            try:
-                pair = tuple(float(v) for v in value)
-            except (TypeError, ValueError):
-                pair = ()
-            if len(pair) != 2:
-                raise ConfigError(f"augmentation {name} must be two numbers (low, high), got {value!r}.",
-                                  f"Give it as [low, high], e.g. {list(getattr(AugmentConfig, name))}.")
-            object.__setattr__(self, name, pair)
-        lo, hi = self.crop_scale
-        if not 0.0 < lo <= hi <= 1.0:
-            raise ConfigError(f"augmentation crop_scale {self.crop_scale} is not within 0 < low <= high <= 1.",
-                              "Use fractions of the image area, e.g. [0.2, 1.0].")
-        lo, hi = self.crop_ratio
-        if not 0.0 < lo <= hi:
-            raise ConfigError(f"augmentation crop_ratio {self.crop_ratio} is not 0 < low <= high.",
-                              "Use width/height ratios, e.g. [0.75, 1.333].")
-        for name in ("hflip_p", "vflip_p", "color_p", "grayscale_p"):
-            if not 0.0 <= float(getattr(self, name)) <= 1.0:
-                raise ConfigError(f"augmentation {name}={getattr(self, name)} is not a probability.",
-                                  "Use a value between 0 and 1.")
-        for name in ("brightness", "contrast", "saturation"):
-            if float(getattr(self, name)) < 0.0:
-                raise ConfigError(f"augmentation {name}={getattr(self, name)} is negative.",
-                                  "Use 0 (off) or a positive jitter strength such as 0.4.")
-        if not 0.0 <= float(self.hue) <= 0.5:
-            raise ConfigError(f"augmentation hue={self.hue} is outside 0..0.5.", "Use e.g. 0.1 (0 switches it off).")
-        if self.rotate_mode not in ROTATE_MODES:
-            raise ConfigError(f"augmentation rotate_mode {self.rotate_mode!r} is unknown.",
-                              f"Use one of {', '.join(ROTATE_MODES)}.")
-        if not 0.0 <= float(self.rotate_degrees) <= 180.0:
-            raise ConfigError(f"augmentation rotate_degrees={self.rotate_degrees} is outside 0..180.",
-                              "Use the largest random angle in degrees, e.g. 45.")
-        if self.padding not in PADDING_MODES:
-            raise ConfigError(f"augmentation padding {self.padding!r} is unknown.",
-                              f"Use one of {', '.join(PADDING_MODES)}.")
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (tuples become lists)."""
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> AugmentConfig:
-        """Inverse of :meth:`to_json`; missing keys take their defaults, unknown keys are an error."""
-        if not isinstance(data, dict):
-            raise ConfigError(f"augmentation settings must be a JSON object, got {type(data).__name__}.",
-                              "Fix or remove the 'augment' entry of the configuration.")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown augmentation setting(s): {', '.join(unknown)}.",
-                              f"Known settings are: {', '.join(sorted(known))}.")
-        return cls(**data)
 
 
 def _check_batch(images: torch.Tensor, out_size: int) -> None:

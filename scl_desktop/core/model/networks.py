@@ -20,8 +20,8 @@ import torchvision
 from torch import nn
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
+from scl_desktop.core.model.settings import ARCHS
 
-ARCHS = ("resnet18", "resnet34", "resnet50", "resnet18-small", "tiny")
 # Keys under which training scripts commonly nest a state dict, and key prefixes they add.
 _NESTED_KEYS = ("state_dict", "model", "encoder")
 _PREFIXES = ("module.", "_orig_mod.", "encoder.")

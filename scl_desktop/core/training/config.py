@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from scl_desktop.core.errors import ConfigError
 from scl_desktop.core.methods import BALANCES
-from scl_desktop.core.model.augment import AugmentConfig
-from scl_desktop.core.model.networks import ARCHS
+from scl_desktop.core.model.settings import ARCHS, AugmentConfig
+from scl_desktop.core.options import setting
 
 SAMPLERS = ("instance", "cb")
 
@@ -37,15 +37,15 @@ def _check(ok: bool, what: str, hint: str) -> None:
 class SgdSettings:
     """Fields every trainer shares: schedule, optimizer, device and reproducibility."""
 
-    epochs: int = 100
-    batch_size: int = 128
-    lr: float = 0.1
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    warmup_epochs: int = 0
-    device: str = "auto"
-    seed: int = 0
-    num_threads: int | None = None
+    epochs: int = setting(100, "Passes over the training images.")
+    batch_size: int = setting(128, "Images per optimisation step (paper: 128); lower it if memory runs out.")
+    lr: float = setting(0.1, "Peak learning rate of the cosine schedule.")
+    momentum: float = setting(0.9, "SGD momentum (paper: 0.9).")
+    weight_decay: float = setting(1e-4, "SGD weight decay.")
+    warmup_epochs: int = setting(0, "Raise the learning rate linearly over the first N epochs (0: no warm-up).")
+    device: str = setting("auto", "auto picks a CUDA GPU, then Apple MPS, then the CPU; or cpu, cuda, cuda:N, mps.")
+    seed: int = setting(0, "Random seed: the same seed and data repeat the same run.")
+    num_threads: int | None = setting(None, "CPU threads torch may use (unset: torch's choice).")
 
     def __post_init__(self) -> None:
         _check(self.epochs >= 1, f"epochs={self.epochs} must be at least 1.", "Use e.g. --epochs 100.")
@@ -98,15 +98,15 @@ C = TypeVar("C", bound=SgdSettings)
 class ImageModelSettings(SgdSettings):
     """Fields of trainers that run a ResNet on augmented images (stage 1 and the baselines)."""
 
-    arch: str = "resnet50"
-    image_size: int = 224
-    store_size: int | None = None
-    weights_path: str | None = None
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    amp: bool = True
-    channels_last: bool = True
-    compile: bool = False
-    checkpoint_every: int = 10
+    arch: str = setting("resnet50", "Encoder network: resnet50 (the paper's), resnet18, resnet34; resnet18-small for 32-64 px views; tiny for smoke tests. On a CPU resnet18 is practical.")
+    image_size: int = setting(224, "Side of the augmented views fed to the network, in pixels (paper: 224; 64 on a CPU).")
+    store_size: int | None = setting(None, "Resolution of the decoded image cache (unset: the dataset's working size from import).")
+    weights_path: str | None = setting(None, "Start the encoder from this local .pth file (e.g. ImageNet ResNet weights); unset: random initialisation.")
+    augment: AugmentConfig = setting(factory=AugmentConfig, help="The aerial augmentation policy; each part can be switched off (paper, Table 2).")
+    amp: bool = setting(True, "Mixed precision (bf16, or fp16 with loss scaling) where the device computes it fast.")
+    channels_last: bool = setting(True, "Memory layout that speeds up convolutions on CUDA.")
+    compile: bool = setting(False, "torch.compile the model (slow first epoch, often faster later; CUDA only).")
+    checkpoint_every: int = setting(10, "Save a resumable checkpoint every N epochs (0: only at the end); cancelling always saves one.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -131,13 +131,13 @@ class EncoderConfig(ImageModelSettings):
     dataset's working size); ``image_size`` the size the augmented views are resized to.
     """
 
-    epochs: int = 500
-    lr: float = 0.5
-    weight_decay: float = 1e-4
-    temperature: float = 0.1
-    proj_dim: int = 128
-    sampler: str = "instance"
-    cs_scl: bool = False
+    epochs: int = setting(500, "Passes over the training images (paper: 500).")
+    lr: float = setting(0.5, "Peak learning rate of the cosine schedule (paper: 0.5 at batch 128).")
+    weight_decay: float = setting(1e-4, "SGD weight decay (paper: 1e-4).")
+    temperature: float = setting(0.1, "SupCon temperature tau (paper: 0.1).")
+    proj_dim: int = setting(128, "Size of the L2-normalised projection the SupCon loss compares (paper: 128).")
+    sampler: str = setting("instance", "instance: every image once per epoch (the paper's); cb: classes drawn uniformly (Table 3 ablation).")
+    cs_scl: bool = setting(False, "Cost-sensitive SupCon: weight each image's loss by n_min / n_class (CS-SCL, Table 3 ablation).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -156,13 +156,13 @@ class ClassifierConfig(SgdSettings):
     the linear layer trains on those features; otherwise every step augments and encodes.
     """
 
-    balance: str = "cb"
-    epochs: int = 100
-    lr: float = 0.01
-    weight_decay: float = 5e-5
-    cached_features: bool = True
-    feature_views: int = 1
-    amp: bool = True
+    balance: str = setting("cb", "cb: class-balanced sampling (eq. 2); csce: cost-sensitive cross-entropy (eq. 3); none: plain.")
+    epochs: int = setting(100, "Passes over the training images (paper: 100).")
+    lr: float = setting(0.01, "Peak learning rate of the cosine schedule (paper: 0.01).")
+    weight_decay: float = setting(5e-5, "SGD weight decay (paper: 5e-5).")
+    cached_features: bool = setting(True, "Run the frozen encoder once and train the linear layer on its features (much faster).")
+    feature_views: int = setting(1, "Cached features per training image: 1 = the plain image, V = V augmented views.")
+    amp: bool = setting(True, "Compute the encoder features in mixed precision where the device computes it fast.")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -180,11 +180,11 @@ class BaselineConfig(ImageModelSettings):
     augmentation as stage 1. ``eval_every`` N measures per-class accuracy every N epochs.
     """
 
-    epochs: int = 500
-    lr: float = 0.1
-    weight_decay: float = 1e-4
-    balance: str = "none"
-    eval_every: int = 1
+    epochs: int = setting(500, "Passes over the training images (the same budget as stage 1).")
+    lr: float = setting(0.1, "Peak learning rate of the cosine schedule.")
+    weight_decay: float = setting(1e-4, "SGD weight decay.")
+    balance: str = setting("none", "none: Plain; cb: class-balanced sampling; csce: cost-sensitive cross-entropy.")
+    eval_every: int = setting(1, "Measure per-class accuracy on the validation (or test) images every N epochs.")
 
     def __post_init__(self) -> None:
         super().__post_init__()

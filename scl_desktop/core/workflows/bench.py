@@ -47,11 +47,12 @@ from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, Progress, RateMeter
 from scl_desktop.core.labelling.label import LabelConfig, LabelModel, label_with_model
 from scl_desktop.core.labelling.tiling import TilingConfig
-from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, augment_batch, prepare_eval
+from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD, augment_batch, prepare_eval
 from scl_desktop.core.model.losses import ce_loss, supcon_loss
-from scl_desktop.core.model.networks import ARCHS, LinearClassifier, SupConModel
+from scl_desktop.core.model.networks import LinearClassifier, SupConModel
 from scl_desktop.core.model.predictor import Predictor, batched_apply, freeze
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
+from scl_desktop.core.model.settings import ARCHS, AugmentConfig
 from scl_desktop.core.training.config import CPU_SCALE
 from scl_desktop.core.training.loop import TrainLoop
 from scl_desktop.core.training.setup import make_sgd, maybe_compile

@@ -47,7 +47,7 @@ from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, Tra
 from scl_desktop.core.events import CancelToken, Event, Log
 from scl_desktop.core.methods import method_for, method_named
 from scl_desktop.core.metrics import Evaluation
-from scl_desktop.core.model.augment import AugmentConfig
+from scl_desktop.core.model.settings import AugmentConfig
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline

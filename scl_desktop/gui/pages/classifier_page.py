@@ -14,7 +14,7 @@ from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import ClassifierConfig
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import splitter
-from scl_desktop.gui.pages.config_help import HELP, LABELS
+from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.pages.encoder_page import (
     config_choices,
     default_config,
@@ -44,7 +44,7 @@ class ClassifierPage(QWidget):
         self.session = session
         self.settings = settings
         default, _ = default_config(ClassifierConfig, settings)
-        self.form = ConfigForm(default, help=HELP, labels=LABELS, choices=config_choices())
+        self.form = ConfigForm(default, labels=LABELS, choices=config_choices())
         self.form.setObjectName("classifierForm")
         paper = QPushButton("Paper defaults")
         paper.setToolTip("Batch 128, lr 0.01 cosine, momentum 0.9, weight decay 5e-5, 100 epochs, CB sampling.")

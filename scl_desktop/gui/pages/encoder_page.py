@@ -14,13 +14,12 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 from scl_desktop.core import devices
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
-from scl_desktop.core.model.augment import PADDING_MODES, ROTATE_MODES
-from scl_desktop.core.model.networks import ARCHS
+from scl_desktop.core.model.settings import ARCHS, PADDING_MODES, ROTATE_MODES
 from scl_desktop.core.training.config import BALANCES, SAMPLERS, EncoderConfig, cpu_defaults
 from scl_desktop.core.training.encoder import train_encoder
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
-from scl_desktop.gui.pages.config_help import HELP, LABELS
+from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
@@ -114,7 +113,7 @@ class EncoderPage(QWidget):
         self.settings = settings
         self._last_epoch: EpochMetrics | None = None
         default, note = default_config(EncoderConfig, settings)
-        self.form = ConfigForm(default, help=HELP, labels=LABELS, choices=config_choices())
+        self.form = ConfigForm(default, labels=LABELS, choices=config_choices())
         self.form.setObjectName("encoderForm")
         self.note = QLabel(note or "Paper defaults (ResNet-50, 224 px, batch 128, lr 0.5 cosine, tau 0.1).")
         self.note.setWordWrap(True)

@@ -27,7 +27,7 @@ from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
-from scl_desktop.gui.pages.config_help import HELP, LABELS
+from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.pages.encoder_page import config_choices, default_config, read_form
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
@@ -104,7 +104,7 @@ class EvaluatePage(QWidget):
 
         # baseline
         default, _ = default_config(BaselineConfig, settings)
-        self.baseline_form = ConfigForm(default, help=HELP, labels=LABELS, choices=config_choices())
+        self.baseline_form = ConfigForm(default, labels=LABELS, choices=config_choices())
         self.baseline_form.setObjectName("baselineForm")
         self.baseline_dialog = _form_dialog(self, "Baseline settings", self.baseline_form)
         self.baseline_controls = TaskControls(session, "Train Plain baseline on this split")

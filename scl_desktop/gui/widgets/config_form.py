@@ -1,8 +1,8 @@
 """A form generated from a frozen config dataclass: one widget per field, tooltips from the engine.
 
 The engine's config dataclasses are the single source of truth for fields, types and defaults;
-the form only renders them. Tooltips come from ``field.metadata["help"]`` when the engine sets
-it, else from the ``help`` mapping the page passes. Nested dataclasses become group boxes.
+the form only renders them. Tooltips are the fields' ``metadata["help"]`` (declared once, beside
+the field, and read by `--help` too). Nested dataclasses become group boxes.
 """
 
 from __future__ import annotations
@@ -48,17 +48,15 @@ class ConfigForm(QWidget):
     """Widgets for the fields of ``default`` (a dataclass instance); ``value()`` builds a new instance.
 
     ``choices`` maps a field to its allowed values (a combo box); ``hidden`` fields keep the
-    value from ``default``; ``help`` maps a field (or "nested.field") to a tooltip; ``labels`` maps
+    value from ``default``; ``labels`` maps
     a field name to its label (default: the name in words).
     """
 
-    def __init__(self, default: Any, help: Mapping[str, str] | None = None,  # noqa: A002 - matches dataclass metadata
-                 choices: Mapping[str, Sequence[Any]] | None = None, hidden: Sequence[str] = (),
+    def __init__(self, default: Any, choices: Mapping[str, Sequence[Any]] | None = None, hidden: Sequence[str] = (),
                  prefix: str = "", labels: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self._cls = type(default)
         self._default = default
-        self._help = dict(help or {})
         self._choices = dict(choices or {})
         self._hidden = set(hidden)
         self._prefix = prefix
@@ -73,9 +71,9 @@ class ConfigForm(QWidget):
             if f.name in self._hidden or f.name.startswith("_"):
                 continue
             value = getattr(default, f.name)
-            tip = f.metadata.get("help") or self._help.get(prefix + f.name, "")
+            tip = f.metadata.get("help", "")
             if dataclasses.is_dataclass(value):
-                sub = ConfigForm(value, self._help, self._choices, self._hidden, prefix=f"{prefix}{f.name}.",
+                sub = ConfigForm(value, self._choices, self._hidden, prefix=f"{prefix}{f.name}.",
                                  labels=self._labels)
                 box = QGroupBox(_label(f.name, self._labels))
                 box.setToolTip(tip)

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from scl_desktop.core.errors import ConfigError
-from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig, augment_batch, prepare_eval
+from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD, augment_batch, prepare_eval
+from scl_desktop.core.model.settings import AugmentConfig
 
 OFF = AugmentConfig(crop=False, flip=False, rotate=False, color=False)
 MEAN = torch.tensor(IMAGENET_MEAN)[:, None, None]

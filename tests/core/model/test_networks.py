@@ -7,7 +7,8 @@ import torch
 import torchvision
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
-from scl_desktop.core.model.networks import ARCHS, LinearClassifier, SupConModel, build_encoder
+from scl_desktop.core.model.networks import LinearClassifier, SupConModel, build_encoder
+from scl_desktop.core.model.settings import ARCHS
 
 
 def test_tiny_encoder_and_supcon_model_shapes():

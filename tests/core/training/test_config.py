@@ -7,7 +7,7 @@ import json
 import pytest
 
 from scl_desktop.core.errors import ConfigError
-from scl_desktop.core.model.augment import AugmentConfig
+from scl_desktop.core.model.settings import AugmentConfig
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
 
 
