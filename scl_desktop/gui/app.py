@@ -98,7 +98,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test(args.report)
     app = create_app()
-    window = create_main_window(open_demo=True if args.demo else None)
+    from scl_desktop.core.errors import SclError
+
+    try:
+        window = create_main_window(open_demo=True if args.demo else None)
+    except SclError as exc:  # e.g. an SCL_HOME that cannot be written: say so instead of a traceback
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "scl_desktop cannot start", str(exc))
+        return 2
     install_excepthook(window)
     window.show()
     return int(app.exec())
