@@ -14,6 +14,7 @@ import logging.handlers
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from scl_desktop.core import paths
 from scl_desktop.core.errors import SclError
@@ -91,16 +92,38 @@ def _writable_log_file(program: str) -> tuple[Path | None, SclError | None]:
 
 
 def _chain_excepthook() -> None:
-    """Log an uncaught exception, then hand it to the previous hook (which prints it, if it can)."""
+    """Log an uncaught exception, then hand it to the previous hook (which prints it, if it can).
+
+    Also log what compiled code reports as "exception ignored" (``sys.unraisablehook``). A GDAL
+    message with bytes that are not UTF-8 (a Latin-1 file name in a VRT, say) makes rasterio's
+    C error callback fail to decode it; Cython then passes that ``UnicodeDecodeError`` to both
+    hooks although nothing crashed: it is logged as the GDAL message it was, decoded with
+    replacement characters. (An uncaught exception is in ``sys.last_value`` when the hook runs.)
+    """
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if isinstance(exc, UnicodeDecodeError) and getattr(sys, "last_value", None) is not exc:
+            return  # printed on the way to the unraisable hook, not uncaught
         if not issubclass(kind, KeyboardInterrupt):
             logging.getLogger("scl_desktop").critical("uncaught exception", exc_info=(kind, exc, tb))
         if sys.stderr is not None:
             previous(kind, exc, tb)
 
     sys.excepthook = hook
+    previous_unraisable = sys.unraisablehook
+
+    def unraisable(report: Any) -> None:
+        exc = report.exc_value
+        if isinstance(exc, UnicodeDecodeError) and str(report.object).startswith("rasterio."):
+            logging.getLogger("rasterio").info("GDAL: %s", bytes(exc.object).decode("utf-8", errors="replace"))
+            return
+        logging.getLogger("scl_desktop").error("exception ignored in %s", report.object,
+                                               exc_info=(report.exc_type, exc, report.exc_traceback))
+        if sys.stderr is not None:
+            previous_unraisable(report)
+
+    sys.unraisablehook = unraisable
 
 
 def _route_qt_messages() -> None:

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 PROBE = "from scl_desktop.logging_setup import setup_logging; print(setup_logging('scl')); print(setup_logging('scl'))"
 
 
@@ -32,3 +34,30 @@ def test_cli_with_an_unwritable_scl_home_says_what_to_do(tmp_path):
     assert out.returncode == 2, out.stderr
     assert "Traceback" not in out.stderr
     assert "error: The data folder" in out.stderr and "Set SCL_HOME to a folder you can write to" in out.stderr
+
+
+GDAL_PROBE = r"""
+import sys
+
+import pytest
+from pathlib import Path
+from scl_desktop.logging_setup import setup_logging
+setup_logging("scl")
+import rasterio
+vrt = Path(sys.argv[1]) / "latin1.vrt"
+vrt.write_bytes(b"<VRTDataset rasterXSize='4' rasterYSize='4'><VRTRasterBand dataType='Byte' band='1'>"
+                b"<SimpleSource><SourceFilename>caf\xe9.tif</SourceFilename></SimpleSource></VRTRasterBand></VRTDataset>")
+with rasterio.open(vrt) as ds:
+    print(ds.read().shape)
+"""
+
+
+def test_gdal_message_that_is_not_utf8_is_logged_not_reported_as_a_crash(tmp_path):
+    pytest.importorskip("rasterio")
+    out = _run(["-W", "ignore", "-c", GDAL_PROBE, str(tmp_path)], tmp_path / "home")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1, 4, 4)"
+    assert out.stderr == ""  # no "Exception ignored", no traceback
+    log = (tmp_path / "home" / "log" / "scl.log").read_text(encoding="utf-8")
+    assert "GDAL: caf\ufffd.tif: No such file or directory" in log
+    assert "uncaught exception" not in log and "UnicodeDecodeError" not in log
