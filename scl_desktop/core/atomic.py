@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scl_desktop.core.errors import DiskFullError, SclError
+from scl_desktop.core.errors import DiskFullError, SclError, describe_cause
 
 
 def _read_umask() -> int:
@@ -48,6 +48,16 @@ def atomic_path(target: str | os.PathLike[str], suffix: str = "", size: int | No
     except OSError as exc:
         _discard(tmp)
         raise _write_error(target, exc, size) from exc
+    except Exception as exc:  # a writer's own error (GDAL's through rasterio): full disk, or its real cause
+        _discard(tmp)
+        if isinstance(exc, SclError):
+            raise
+        if _nearly_full(target.parent, size):
+            raise _disk_full(target, size) from exc
+        if "previous exception" in str(exc):
+            raise SclError(f"Could not write {target}: {describe_cause(exc)}.",
+                           "Check that the folder has free space and is writable, or choose another folder.") from exc
+        raise
     except BaseException:
         _discard(tmp)
         raise
@@ -86,6 +96,14 @@ def _disk_full(target: Path, size: int | None = None) -> DiskFullError:
             need = f" It needs {_mib(size)}; {_mib(free)} are free there."
     return DiskFullError(f"The disk holding {folder} is full, so {target.name} could not be written.{need}",
                          "Free some space (or choose another folder) and try again; the previous file is unchanged.")
+
+
+def _nearly_full(folder: Path, size: int | None) -> bool:
+    """Less free space below ``folder`` than ``size`` bytes (or 1 MiB): why a writer without errno failed."""
+    try:
+        return shutil.disk_usage(_existing_ancestor(folder)).free < max(size or 0, 2**20)
+    except OSError:
+        return False
 
 
 def _mib(n: int) -> str:

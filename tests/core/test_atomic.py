@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from types import SimpleNamespace
 
 import pytest
 
@@ -66,4 +67,35 @@ def test_full_disk_names_the_folder_and_the_size(tmp_path, monkeypatch):
             finally:
                 os.close(fd)
     assert "Free some space" in info.value.hint
+    assert list(tmp_path.iterdir()) == []
+
+
+class _GdalError(Exception):
+    pass
+
+
+def _failing_writer(tmp_path, message: str):
+    def write() -> None:
+        with atomic.atomic_path(tmp_path / "map.tif", suffix=".tif") as tmp:
+            tmp.write_bytes(b"half")
+            try:
+                raise _GdalError("/data/.map.tif.x.tmp: TIFFAppendToStrip:Write error at scanline 7")
+            except _GdalError as cause:
+                raise RuntimeError(message) from cause
+
+    return write
+
+
+def test_writer_error_on_a_full_disk_is_a_disk_full_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda _path: SimpleNamespace(free=0))
+    with pytest.raises(DiskFullError, match="is full"):
+        _failing_writer(tmp_path, "Write failed. See previous exception for details.")()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_writer_error_names_the_real_cause_not_see_previous_exception(tmp_path, monkeypatch):
+    monkeypatch.setattr(atomic.shutil, "disk_usage", lambda _path: SimpleNamespace(free=2**40))
+    with pytest.raises(SclError, match="Write error at scanline 7") as info:
+        _failing_writer(tmp_path, "Write failed. See previous exception for details.")()
+    assert "previous exception" not in str(info.value)
     assert list(tmp_path.iterdir()) == []
