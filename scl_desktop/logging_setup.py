@@ -103,8 +103,8 @@ def _chain_excepthook() -> None:
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
-        if isinstance(exc, UnicodeDecodeError) and getattr(sys, "last_value", None) is not exc:
-            return  # printed on the way to the unraisable hook, not uncaught
+        if not uncaught(exc):
+            return  # printed on the way to the unraisable hook
         if not issubclass(kind, KeyboardInterrupt):
             logging.getLogger("scl_desktop").critical("uncaught exception", exc_info=(kind, exc, tb))
         if sys.stderr is not None:
@@ -124,6 +124,12 @@ def _chain_excepthook() -> None:
             previous_unraisable(report)
 
     sys.unraisablehook = unraisable
+
+
+def uncaught(exc: BaseException) -> bool:
+    """False for the decode error of a GDAL message that ``sys.excepthook`` receives although nothing
+    was raised (see ``_chain_excepthook``); an exception hook shows the others."""
+    return not isinstance(exc, UnicodeDecodeError) or getattr(sys, "last_value", None) is exc
 
 
 def _route_qt_messages() -> None:

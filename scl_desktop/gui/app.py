@@ -74,11 +74,13 @@ def create_main_window(open_demo: bool | None = None):  # noqa: ANN201 - MainWin
 def install_excepthook(window) -> None:  # noqa: ANN001 - MainWindow
     """Route exceptions that escape a Qt slot to the error dialog and the log, instead of crashing."""
 
+    from scl_desktop.logging_setup import uncaught
+
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         previous(kind, exc, tb)  # the log file keeps the traceback (see scl_desktop.logging_setup)
-        if issubclass(kind, KeyboardInterrupt):
+        if issubclass(kind, KeyboardInterrupt) or not uncaught(exc):
             return
         window.show_error("Unexpected error", exc, "".join(traceback.format_exception(kind, exc, tb)))
 

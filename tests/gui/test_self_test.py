@@ -99,3 +99,18 @@ def test_unwritable_scl_home_still_runs_the_self_test_and_the_app_says_why(tmp_p
     monkeypatch.setattr(QMessageBox, "critical", lambda _parent, title, text: shown.append((title, text)))
     assert app.main([]) == 2
     assert shown and "cannot be created" in shown[0][1] and "Set SCL_HOME" in shown[0][1]
+
+
+def test_gdal_decode_error_printed_by_rasterio_opens_no_error_dialog(monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.gui.app import install_excepthook
+
+    shown = []
+    window = type("Window", (), {"show_error": lambda self, *args: shown.append(args)})()
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    install_excepthook(window)
+    exc = UnicodeDecodeError("utf-8", b"caf\xe9.tif", 3, 4, "invalid continuation byte")
+    sys.excepthook(type(exc), exc, None)  # what rasterio's C callback makes Cython print: nothing was raised
+    assert shown == []
+    monkeypatch.setattr(sys, "last_value", exc, raising=False)  # really uncaught
+    sys.excepthook(type(exc), exc, None)
+    assert len(shown) == 1
