@@ -118,8 +118,8 @@ def _chain_excepthook() -> None:
         if isinstance(exc, UnicodeDecodeError) and str(report.object).startswith("rasterio."):
             logging.getLogger("rasterio").info("GDAL: %s", bytes(exc.object).decode("utf-8", errors="replace"))
             return
-        logging.getLogger("scl_desktop").error("exception ignored in %s", report.object,
-                                               exc_info=(report.exc_type, exc, report.exc_traceback))
+        logging.getLogger("scl_desktop").info("exception ignored in %s", report.object,  # stderr: the default hook
+                                              exc_info=(report.exc_type, exc, report.exc_traceback))
         if sys.stderr is not None:
             previous_unraisable(report)
 
