@@ -36,12 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_process()
     from scl_desktop.core.errors import Cancelled, SclError
     from scl_desktop.logging_setup import setup_logging
+    from scl_desktop.terminal import quiet_broken_pipe
 
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging("scl")
     try:
-        return int(args.func(args) or 0)
+        return quiet_broken_pipe(lambda: int(args.func(args) or 0))  # `scl runs list | head` exits quietly
     except Cancelled as exc:  # every command: Ctrl-C / cancel stops cleanly, keeps the work, exits 130
         logging.getLogger("scl").info("%s cancelled: %s", args.command, exc)
         print(f"cancelled: {exc}", file=sys.stderr)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import threading
@@ -104,6 +105,23 @@ class EventPrinter:
 def print_json(obj: Any) -> None:
     """Print one JSON object on stdout."""
     print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def quiet_broken_pipe(command: Callable[[], int]) -> int:
+    """Run ``command`` and flush stdout; when the reader has gone (``scl runs list | head``) end quietly.
+
+    Returns the command's status, or 141 (128 + SIGPIPE) like a Unix tool stopped by a closed pipe.
+    """
+    try:
+        status = command()
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        return status
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # Python flushes stdout again at exit; let that go nowhere
+        os.close(devnull)
+        return 141
 
 
 def printer_for(args: argparse.Namespace) -> tuple[EventPrinter, Callable[[str], None]]:

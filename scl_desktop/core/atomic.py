@@ -8,12 +8,13 @@ import glob
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from scl_desktop.core.errors import DiskFullError, SclError
+from scl_desktop.core.errors import DiskFullError, SclError, describe_cause
 
 
 def _read_umask() -> int:
@@ -27,32 +28,93 @@ _UMASK = _read_umask()
 
 
 @contextlib.contextmanager
-def atomic_path(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+def atomic_path(target: str | os.PathLike[str], suffix: str = "", size: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it to ``target``.
 
-    On any error the temporary file is removed and ``target`` is left untouched.
+    On any error the temporary file is removed and ``target`` is left untouched; an ``OSError``
+    becomes a ``DiskFullError`` (disk full; ``size``, the bytes to write, makes its message say
+    how much is needed) or an ``SclError`` saying which folder cannot be written.
     ``suffix`` keeps an extension on the temporary name for writers that check it.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
+    tmp: Path | None = None
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         yield tmp
         os.replace(tmp, target)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        if exc.errno == errno.ENOSPC:
-            raise DiskFullError(
-                f"The disk is full while writing {target}.",
-                "Free some space (or choose another folder) and try again; the previous file is unchanged.",
-            ) from exc
-        raise SclError(f"Could not write {target}: {exc.strerror or exc}.", "Check that the folder is writable.") from exc
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
+        raise _write_error(target, exc, size) from exc
+    except Exception as exc:  # a writer's own error (GDAL's through rasterio): full disk, or its real cause
+        _discard(tmp)
+        if isinstance(exc, SclError):
+            raise
+        if _nearly_full(target.parent, size):
+            raise _disk_full(target, size) from exc
+        if "previous exception" in str(exc):
+            raise SclError(f"Could not write {target}: {describe_cause(exc)}.",
+                           "Check that the folder has free space and is writable, or choose another folder.") from exc
         raise
+    except BaseException:
+        _discard(tmp)
+        raise
+
+
+def _discard(tmp: Path | None) -> None:
+    if tmp is not None:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def _write_error(target: Path, exc: OSError, size: int | None = None) -> SclError:
+    """The ``SclError`` for an ``OSError`` raised while writing ``target``: full disk, a folder in the way, or
+    a folder that cannot be written (the message names it and what to do)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return _disk_full(target, size)
+    if target.is_dir():
+        return SclError(f"{target} is a folder, so no file can be written under that name.",
+                        "Choose another file name, or move that folder away.")
+    folder = _existing_ancestor(target.parent)
+    if folder != target.parent and not folder.is_dir():
+        return SclError(f"Cannot create the folder {target.parent}: {folder} is a file, not a folder.",
+                        "Choose another output folder (or set SCL_HOME to a folder you can write to).")
+    return SclError(f"Cannot write {target}: {exc.strerror or exc}.",
+                    f"Choose another output folder, or make {target.parent} writable "
+                    "(or set SCL_HOME to a folder you can write to); files already written were kept.")
+
+
+def _disk_full(target: Path, size: int | None = None) -> DiskFullError:
+    """The ``DiskFullError`` for writing ``target`` (saying how much is needed when ``size`` is known)."""
+    folder = _existing_ancestor(target.parent)
+    need = ""
+    if size is not None:
+        with contextlib.suppress(OSError):
+            free = shutil.disk_usage(folder).free
+            need = f" It needs {_mib(size)}; {_mib(free)} are free there."
+    return DiskFullError(f"The disk holding {folder} is full, so {target.name} could not be written.{need}",
+                         "Free some space (or choose another folder) and try again; the previous file is unchanged.")
+
+
+def _nearly_full(folder: Path, size: int | None) -> bool:
+    """Less free space below ``folder`` than ``size`` bytes (or 1 MiB): why a writer without errno failed."""
+    try:
+        return shutil.disk_usage(_existing_ancestor(folder)).free < max(size or 0, 2**20)
+    except OSError:
+        return False
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+def _existing_ancestor(folder: Path) -> Path:
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
 
 
 def remove_stale_temporaries(target: str | os.PathLike[str]) -> int:
@@ -72,7 +134,7 @@ def remove_stale_temporaries(target: str | os.PathLike[str]) -> int:
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
     """Atomically write ``data`` to ``target``."""
-    with atomic_path(target) as tmp:
+    with atomic_path(target, size=len(data)) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()

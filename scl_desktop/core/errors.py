@@ -50,3 +50,11 @@ class Cancelled(SclError):
     def __init__(self, what: str, hint: str = "", kept: object = None) -> None:
         super().__init__(what, hint)
         self.kept = kept
+
+
+def describe_cause(exc: BaseException) -> str:
+    """What went wrong in the words of the error behind ``exc``, past wrappers that only point to it
+    (rasterio's "Read failed. See previous exception for details."); one line of at most 200 characters."""
+    while "previous exception" in str(exc) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    return " ".join(str(exc).split())[:200] or type(exc).__name__

@@ -112,24 +112,25 @@ def set_folder(kind: str, folder: str | os.PathLike[str] | None) -> Path:
     return _dir(kind)
 
 
-def _make(path: Path, kind: str) -> None:
+def _make(path: Path, kind: str, chosen: bool = True) -> None:
     from scl_desktop.core.errors import ConfigError
 
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"The {kind} folder {path} cannot be created ({exc.strerror or exc}).",
-                          f"Choose another {kind} folder in Settings (or delete {paths_file()} to use the "
-                          "default one).") from exc
+        if chosen:
+            hint = f"Choose another {kind} folder in Settings (or delete {paths_file()} to use the default one)."
+        elif scl_home() is not None:
+            hint = f"Set SCL_HOME to a folder you can write to (it is {scl_home()})."
+        else:
+            hint = f"Make {path.parent} writable, or set SCL_HOME to a folder you can write to."
+        raise ConfigError(f"The {kind} folder {path} cannot be created ({exc.strerror or exc}).", hint) from exc
 
 
 def _dir(kind: str) -> Path:
     chosen = chosen_folders().get(kind) if kind in MOVABLE else None
-    if chosen is not None:
-        _make(chosen, kind)
-        return chosen
-    path = default_dir(kind)
-    path.mkdir(parents=True, exist_ok=True)
+    path = chosen if chosen is not None else default_dir(kind)
+    _make(path, kind, chosen is not None)
     return path
 
 

@@ -74,11 +74,13 @@ def create_main_window(open_demo: bool | None = None):  # noqa: ANN201 - MainWin
 def install_excepthook(window) -> None:  # noqa: ANN001 - MainWindow
     """Route exceptions that escape a Qt slot to the error dialog and the log, instead of crashing."""
 
+    from scl_desktop.logging_setup import uncaught
+
     previous = sys.excepthook
 
     def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         previous(kind, exc, tb)  # the log file keeps the traceback (see scl_desktop.logging_setup)
-        if issubclass(kind, KeyboardInterrupt):
+        if issubclass(kind, KeyboardInterrupt) or not uncaught(exc):
             return
         window.show_error("Unexpected error", exc, "".join(traceback.format_exception(kind, exc, tb)))
 
@@ -98,7 +100,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_self_test(args.report)
     app = create_app()
-    window = create_main_window(open_demo=True if args.demo else None)
+    from scl_desktop.core.errors import SclError
+
+    try:
+        window = create_main_window(open_demo=True if args.demo else None)
+    except SclError as exc:  # e.g. an SCL_HOME that cannot be written: say so instead of a traceback
+        from PySide6.QtWidgets import QMessageBox
+
+        QMessageBox.critical(None, "scl_desktop cannot start", str(exc))
+        return 2
     install_excepthook(window)
     window.show()
     return int(app.exec())

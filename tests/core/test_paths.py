@@ -70,3 +70,12 @@ def test_bad_choices_are_refused_or_ignored(platform_home: Path) -> None:
         assert paths.cache_dir() == platform_home / "platform" / "cache"
     paths.set_folder("data", platform_home / "d")  # a damaged file is replaced, not a reason to fail
     assert paths.data_dir() == platform_home / "d"
+
+
+def test_unwritable_scl_home_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("SCL_HOME", str(blocker / "home"))
+    with pytest.raises(ConfigError, match="The data folder .* cannot be created") as info:
+        paths.runs_dir()
+    assert "Set SCL_HOME to a folder you can write to" in info.value.hint

@@ -79,3 +79,38 @@ def test_a_check_that_ends_the_process_leaves_a_report(tmp_path: Path, monkeypat
     text = report.read_text(encoding="utf-8")
     assert "DID NOT FINISH (the process ended during the geotiff check" in text
     assert "[  OK] model" in text and text.rstrip().endswith("[....] geotiff   running")
+
+
+def test_unwritable_scl_home_still_runs_the_self_test_and_the_app_says_why(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QMessageBox
+
+    from scl_desktop.gui import app
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv("SCL_HOME", str(blocker / "home"))
+    for name in ("check_imports", "check_versions", "check_loaders", "check_model", "check_geotiff"):
+        monkeypatch.setattr(self_test, name, lambda _folder: "fine")
+    report = tmp_path / "report.txt"
+    assert self_test.run_self_test(report, window=False) == 0  # the log folder's copy fails, is reported
+    assert "PASSED" in report.read_text(encoding="utf-8")
+    shown = []
+    monkeypatch.setattr("scl_desktop.logging_setup.setup_logging", lambda *a, **k: None)  # keep pytest's logging
+    monkeypatch.setattr(QMessageBox, "critical", lambda _parent, title, text: shown.append((title, text)))
+    assert app.main([]) == 2
+    assert shown and "cannot be created" in shown[0][1] and "Set SCL_HOME" in shown[0][1]
+
+
+def test_gdal_decode_error_printed_by_rasterio_opens_no_error_dialog(monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.gui.app import install_excepthook
+
+    shown = []
+    window = type("Window", (), {"show_error": lambda self, *args: shown.append(args)})()
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    install_excepthook(window)
+    exc = UnicodeDecodeError("utf-8", b"caf\xe9.tif", 3, 4, "invalid continuation byte")
+    sys.excepthook(type(exc), exc, None)  # what rasterio's C callback makes Cython print: nothing was raised
+    assert shown == []
+    monkeypatch.setattr(sys, "last_value", exc, raising=False)  # really uncaught
+    sys.excepthook(type(exc), exc, None)
+    assert len(shown) == 1

@@ -8,6 +8,7 @@ and written with ``atomic.write_bytes``: a crash or a full disk leaves the previ
 from __future__ import annotations
 
 import io
+import logging
 import os
 import random
 from pathlib import Path
@@ -21,6 +22,8 @@ from scl_desktop.core.errors import CheckpointError
 
 FORMAT = "scl-checkpoint"
 FORMAT_VERSION = 1
+
+_log = logging.getLogger(__name__)
 
 
 def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
@@ -44,21 +47,24 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(
-            f"The checkpoint {path} cannot be read ({type(exc).__name__}: {exc}).",
-            "The file is damaged or not an scl_desktop checkpoint; resume from an earlier run or train again.",
-        ) from exc
+    except Exception as exc:  # torch raises many types for truncated or foreign files; its advice does not apply
+        _log.info("torch could not load %s: %s", path, exc)
+        raise _not_a_checkpoint(path, "is damaged (cut short or overwritten) or not a checkpoint of scl_desktop") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{path} is not an scl_desktop checkpoint.", "Choose a checkpoint written by `scl train` or `scl baseline`."
-        )
+        raise _not_a_checkpoint(path, "is not a checkpoint of scl_desktop")
     if int(state.get("format_version", 0)) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer scl_desktop (checkpoint format {state['format_version']}).",
             "Update scl_desktop to use it.",
         )
     return state
+
+
+def _not_a_checkpoint(path: Path, what: str) -> CheckpointError:
+    return CheckpointError(
+        f"{path} {what}, so it cannot be loaded.",
+        "Choose a checkpoint written by `scl train` or `scl baseline`; if this one was, it is damaged: "
+        "resume from an earlier run or train again.")
 
 
 def rng_state(generators: dict[str, torch.Generator] | None = None) -> dict[str, Any]:

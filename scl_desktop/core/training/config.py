@@ -57,6 +57,7 @@ class SgdSettings:
         _check(0 <= self.warmup_epochs < self.epochs,
                f"warm-up of {self.warmup_epochs} epochs must be shorter than the {self.epochs} epochs of training.",
                "Use fewer warm-up epochs (0 switches warm-up off).")
+        _check(0 <= self.seed < 2**32, f"seed {self.seed} must be in 0..{2**32 - 1}.", "Use e.g. --seed 0.")
         _check(self.num_threads is None or self.num_threads >= 1,
                f"num_threads={self.num_threads} must be at least 1.", "Leave it unset to let torch decide.")
 

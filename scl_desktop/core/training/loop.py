@@ -4,7 +4,7 @@ Stage 1 (SupCon encoder), stage 2 (linear classifier) and the end-to-end baselin
 in what one step computes; ``TrainLoop`` does the rest the same way for all of them: SGD with a
 per-step cosine learning rate (optional linear warm-up), mixed precision through the device's
 ``AmpPolicy``, throttled ``Progress``/``StepMetrics`` events, ``EpochMetrics`` with samples/s and
-ETA, the non-finite loss check, cancellation at the next step, periodic and on-cancel
+ETA, the non-finite loss and weights checks, cancellation at the next step, periodic and on-cancel
 checkpoints, and an exact resume (model, optimizer, scaler, epoch, step and RNG states).
 
 Inside the step loop nothing waits for the device: the loss is accumulated on the device and
@@ -153,11 +153,20 @@ class TrainLoop:
 
     # ----------------------------------------------------------------- the loop
     def _nonfinite(self, value: float, epoch: int, step: int) -> TrainingError:
+        return self._diverged(f"The {self.title} loss became {value} at epoch {epoch + 1}, step {step}")
+
+    def _diverged(self, what: str) -> TrainingError:
         kept = (f"The last good checkpoint {self._last_checkpoint} was kept; resume from it after fixing the cause."
                 if self._last_checkpoint else "No checkpoint had been written yet.")
-        return TrainingError(
-            f"The {self.title} loss became {value} at epoch {epoch + 1}, step {step}, so training stopped.",
-            f"{self.nonfinite_hint} {kept}")
+        return TrainingError(f"{what}, so training stopped.", f"{self.nonfinite_hint} {kept}")
+
+    def _check_weights(self, epoch: int, step: int) -> None:
+        """``TrainingError`` when a parameter or buffer (BatchNorm statistics) holds NaN or inf."""
+        bad = nonfinite_tensors(self.model)
+        if bad:
+            more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+            raise self._diverged(f"The {self.title} model's weights became NaN or infinite by epoch {epoch + 1}, "
+                                 f"step {step} ({', '.join(bad[:3])}{more})")
 
     def _order(self, epoch: int) -> torch.Tensor:
         self.sampler.set_epoch(epoch)
@@ -209,6 +218,7 @@ class TrainLoop:
             last_loss = loss_sum.item() / self.steps_per_epoch
             if not math.isfinite(last_loss):
                 raise self._nonfinite(last_loss, epoch, self.steps_per_epoch)
+            self._check_weights(epoch, self.steps_per_epoch)
             epoch_times.append(seconds)
             epoch += 1
             start_step, resumed_loss, resumed_seconds = 0, 0.0, 0.0
@@ -229,8 +239,22 @@ class TrainLoop:
         total = loss_sum.item()
         if not math.isfinite(total):
             raise self._nonfinite(total / max(step, 1), epoch, step)
+        self._check_weights(epoch, step)
         path = self._save(epoch, step, total, seconds)
         return LoopResult("cancelled", epoch, total / step if step else None, path)
+
+
+def nonfinite_tensors(model: nn.Module) -> list[str]:
+    """Names of the floating-point parameters and buffers of ``model`` holding NaN or inf.
+
+    One fused max-abs reduction over all tensors (it cannot overflow, unlike a 2-norm) and one read.
+    """
+    named = [(name, t.detach()) for name, t in (*model.named_parameters(), *model.named_buffers())
+             if t.is_floating_point() and t.numel()]
+    if not named:
+        return []
+    finite = torch.stack([peak.isfinite() for peak in torch._foreach_norm([t for _, t in named], math.inf)])
+    return [named[i][0] for i in torch.nonzero(~finite.cpu()).flatten().tolist()]
 
 
 def epoch_row(event: EpochMetrics, seconds: float) -> dict[str, Any]:

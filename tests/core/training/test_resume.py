@@ -40,11 +40,11 @@ def test_checkpoint_round_trip_and_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "missing.pt")
     broken = tmp_path / "broken.pt"
     broken.write_bytes(path.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="cannot be read"):
+    with pytest.raises(CheckpointError, match="is damaged"):
         load_checkpoint(broken)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(CheckpointError, match="not an scl_desktop checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a checkpoint of scl_desktop"):
         load_checkpoint(foreign)
 
 
