@@ -227,7 +227,7 @@ def test_entry_point_version(capsys) -> None:  # noqa: ANN001
 def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
     from scl_desktop.core.errors import ConfigError
     from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig
-    from scl_desktop.gui.pages.encoder_page import config_choices
+    from scl_desktop.gui.pages.common import config_choices
     from scl_desktop.gui.widgets.config_form import ConfigForm
 
     for config in (EncoderConfig(), ClassifierConfig(), BaselineConfig(num_threads=3, weights_path="/w.pth")):

@@ -45,14 +45,14 @@ from scl_desktop.core.data.sources import load_dataset_source
 from scl_desktop.core.data.split import SplitConfig, build_split
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from scl_desktop.core.events import CancelToken, Event, Log
-from scl_desktop.core.methods import method_for, method_named
+from scl_desktop.core.methods import BALANCES, method_for, method_named
 from scl_desktop.core.metrics import Evaluation
 from scl_desktop.core.model.settings import AugmentConfig
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
-from scl_desktop.core.training.config import BALANCES, BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
+from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
 from scl_desktop.core.training.encoder import train_encoder
 
 STATE_FILE = "state.json"

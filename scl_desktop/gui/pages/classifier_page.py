@@ -14,8 +14,7 @@ from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import ClassifierConfig
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import splitter
-from scl_desktop.gui.pages.config_labels import LABELS
-from scl_desktop.gui.pages.encoder_page import (
+from scl_desktop.gui.pages.common import (
     config_choices,
     default_config,
     form_panel,
@@ -25,6 +24,7 @@ from scl_desktop.gui.pages.encoder_page import (
     read_form,
     step_position,
 )
+from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm

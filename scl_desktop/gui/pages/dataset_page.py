@@ -52,7 +52,7 @@ from scl_desktop.core.data.split import SplitConfig, build_split
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Log
 from scl_desktop.gui.layout import scrolled, splitter
-from scl_desktop.gui.pages.encoder_page import next_page_button
+from scl_desktop.gui.pages.common import next_page_button
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.class_table import ClassTable

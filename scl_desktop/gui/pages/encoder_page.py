@@ -4,102 +4,32 @@ Resume, progress with ETA and samples/s, live loss and learning-rate curves.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal, SignalInstance
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
-from scl_desktop.core import devices
-from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
-from scl_desktop.core.model.settings import ARCHS, PADDING_MODES, ROTATE_MODES
-from scl_desktop.core.training.config import BALANCES, SAMPLERS, EncoderConfig, cpu_defaults
+from scl_desktop.core.training.config import EncoderConfig
 from scl_desktop.core.training.encoder import train_encoder
 from scl_desktop.gui import theme
-from scl_desktop.gui.layout import scrolled, splitter, tool_row
+from scl_desktop.gui.layout import splitter
+from scl_desktop.gui.pages.common import (
+    config_choices,
+    default_config,
+    form_panel,
+    lay_out_training_page,
+    loss_curves,
+    next_page_button,
+    read_form,
+    step_position,
+)
 from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
 from scl_desktop.gui.widgets.plots import LiveCurves
 from scl_desktop.gui.widgets.task_controls import TaskControls
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-
-
-def config_choices() -> dict[str, tuple[str, ...]]:
-    """Combo-box values for the config fields that take one of a fixed set."""
-    return {"arch": ARCHS, "device": DEVICE_CHOICES, "sampler": SAMPLERS, "balance": BALANCES,
-            "augment.rotate_mode": ROTATE_MODES, "augment.padding": PADDING_MODES}
-
-
-@functools.lru_cache(maxsize=8)
-def trains_on_cpu(device: str) -> bool:
-    """Whether the device setting ``device`` ends up on the CPU (an unusable device counts as CPU)."""
-    try:
-        return devices.resolve_device(device).type == "cpu"
-    except SclError:
-        return True
-
-
-def default_config(cls: type, settings: AppSettings) -> tuple[Any, str | None]:
-    """``cls()`` with the app's device and threads, scaled down when training would run on the CPU."""
-    config = cls().replace(device=settings.device, num_threads=settings.loader_threads or None)
-    return cpu_defaults(config) if trains_on_cpu(settings.device) else (config, None)
-
-
-def read_form(session: Session, form: ConfigForm, what: str) -> Any | None:
-    """The form's configuration, or ``None`` after telling the user why it is invalid."""
-    try:
-        return form.value()
-    except Exception as exc:  # noqa: BLE001 - ConfigError from the engine's validation, shown to the user
-        session.error.emit(f"Invalid {what} settings", exc, "")
-        return None
-
-
-def form_panel(title: str, note: QLabel, buttons: Sequence[QPushButton], form: ConfigForm, min_width: int) -> QWidget:
-    """A training page's left column: the stage's title, a note, preset buttons and the scrolling settings form."""
-    panel = QWidget()
-    layout = QVBoxLayout(panel)
-    layout.addWidget(QLabel(f"<b>{title}</b>"))
-    layout.addWidget(note)
-    layout.addLayout(tool_row(*buttons))
-    layout.addWidget(scrolled(form), 1)
-    panel.setMinimumWidth(min_width)
-    return panel
-
-
-def loss_curves(title: str) -> LiveCurves:
-    """Loss curves with a running-mean series per step (``step_position``) and one point per epoch."""
-    return LiveCurves(title, "epoch", "loss", [("step (running mean)", theme.MAJORITY), ("epoch", theme.MINORITY)])
-
-
-def step_position(event: StepMetrics) -> float:
-    """Where a step falls on an epoch axis: epoch 1 runs from 0 to 1."""
-    return event.epoch - 1 + event.step / max(event.steps_per_epoch, 1)
-
-
-def next_page_button(text: str, go_to: SignalInstance, page: str) -> QPushButton:
-    """A button, disabled until the page's work is done, that asks the window to show ``page``."""
-    button = QPushButton(text)
-    button.setEnabled(False)
-    button.clicked.connect(lambda: go_to.emit(page))
-    return button
-
-
-def lay_out_training_page(page: QWidget, left: QWidget, controls: QWidget, run_label: QLabel, plots: QWidget,
-                          next_button: QPushButton, sizes: Sequence[int]) -> None:
-    """``left`` beside a column of the task controls, the run, the plots and the next-page button."""
-    right = QWidget()
-    right_layout = QVBoxLayout(right)
-    right_layout.addWidget(controls)
-    right_layout.addWidget(run_label)
-    right_layout.addWidget(plots, 1)
-    right_layout.addLayout(tool_row(next_button))
-    layout = QVBoxLayout(page)
-    layout.addWidget(splitter(Qt.Orientation.Horizontal, left, right, stretch=(0, 1), sizes=sizes))
 
 
 class EncoderPage(QWidget):

@@ -27,8 +27,8 @@ from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
+from scl_desktop.gui.pages.common import config_choices, default_config, read_form
 from scl_desktop.gui.pages.config_labels import LABELS
-from scl_desktop.gui.pages.encoder_page import config_choices, default_config, read_form
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm

@@ -47,7 +47,7 @@ from scl_desktop.core.labelling.label import (
 from scl_desktop.core.labelling.tiling import TilingConfig
 from scl_desktop.core.labelling.types import LabelResult
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
-from scl_desktop.gui.pages.encoder_page import DEVICE_CHOICES
+from scl_desktop.gui.pages.common import DEVICE_CHOICES
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.label_export import ExportPanel
