@@ -33,7 +33,8 @@ def setup_logging(program: str = "scl-desktop", level: int = logging.INFO, qt_me
     """Send the log of this process to ``log_file(program)`` (rotated at 2 MiB, 3 old files kept).
 
     Records of ``level`` and above go to the file; warnings and errors also go to stderr when
-    there is one. Also logs Python warnings and uncaught exceptions, and writes native crash
+    there is one (not those logged with ``extra={"console": False}``, which the caller prints
+    itself). Also logs Python warnings and uncaught exceptions, and writes native crash
     tracebacks to ``<program>-crash.log``. ``qt_messages``: log Qt's messages too (logger "qt"),
     including the fatal one Qt writes before it aborts, e.g. when no platform plugin can be
     loaded. Calling it again does nothing. Returns the log file.
@@ -53,6 +54,7 @@ def setup_logging(program: str = "scl-desktop", level: int = logging.INFO, qt_me
         console = logging.StreamHandler()
         console.setLevel(logging.WARNING)
         console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        console.addFilter(lambda record: getattr(record, "console", True))  # extra={"console": False}: file only
         root.addHandler(console)
     if root.getEffectiveLevel() > level:
         root.setLevel(level)
