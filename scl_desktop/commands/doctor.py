@@ -83,9 +83,8 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from scl_desktop.core.devices import doctor_report
-
     from scl_desktop import qt_platform
+    from scl_desktop.core.devices import doctor_report
 
     report = doctor_report(args.device)
     qt = qt_platform.check()
