@@ -66,6 +66,10 @@ XCB_LIBRARIES = ("libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-keysyms.so.1
                  "libxcb-render.so.0", "libxcb.so.1", "libxkbcommon-x11.so.0", "libxkbcommon.so.0",
                  "libX11-xcb.so.1", "libX11.so.6")
 """What Qt 6's X11 plugin links (``libQt6XcbQpa``), tried with ctypes where ``ldd`` cannot say."""
+DESKTOP_LIBRARIES = (*XCB_LIBRARIES, "libGL.so.1", "libEGL.so.1", "libfontconfig.so.1", "libdbus-1.so.3",
+                     "libglib-2.0.so.0")
+"""Everything Qt needs on an X11 desktop beyond PySide6's own files: the README's one-line prerequisite and
+what .ci/run installs come from this list."""
 WAYLAND_LIBRARIES = ("libwayland-client.so.0", "libwayland-cursor.so.0", "libxkbcommon.so.0")
 PLUGIN_FILES = {"xcb": "libqxcb.so", "wayland": "libqwayland.so"}
 NO_DISPLAY_HINT = ("Start it from a desktop session, or without a screen run it under a virtual X server "
