@@ -35,7 +35,8 @@ def setup_logging(program: str = "scl-desktop", level: int = logging.INFO, qt_me
     """Send the log of this process to ``log_file(program)`` (rotated at 2 MiB, 3 old files kept).
 
     Records of ``level`` and above go to the file; warnings and errors also go to stderr when
-    there is one. Also logs Python warnings and uncaught exceptions, and writes native crash
+    there is one (not those logged with ``extra={"console": False}``, which the caller prints
+    itself). Also logs Python warnings and uncaught exceptions, and writes native crash
     tracebacks to ``<program>-crash.log``. ``qt_messages``: log Qt's messages too (logger "qt"),
     including the fatal one Qt writes before it aborts, e.g. when no platform plugin can be
     loaded. When the log folder cannot be written the log goes to stderr only, with one warning
@@ -59,6 +60,7 @@ def setup_logging(program: str = "scl-desktop", level: int = logging.INFO, qt_me
         console = logging.StreamHandler()
         console.setLevel(logging.WARNING)
         console.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        console.addFilter(lambda record: getattr(record, "console", True))  # extra={"console": False}: file only
         handlers.append(console)
     for handler in handlers:
         handler.scl_program, handler.scl_log = program, path  # type: ignore[attr-defined]

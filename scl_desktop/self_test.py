@@ -12,6 +12,9 @@ Each check is timed and reported OK or FAIL with its details:
 * ``geotiff``  -- writes a georeferenced 3-band 16-bit GeoTIFF with rasterio, reads it back the
   way the app does (the CRS is identified from PROJ's database), and transforms coordinates
   from UTM to WGS84 with ``rasterio.warp.transform`` (GDAL/PROJ data must be found);
+* ``platform`` -- a Qt platform plugin can start here (``scl_desktop.qt_platform``: on Linux the X11
+  plugin's libraries load, or the Wayland one in a Wayland session); names the missing libraries
+  and the command that installs them; when it fails, ``window`` is not run (Qt would abort);
 * ``window``   -- the main window, shown on the Qt platform in effect (offscreen when there is
   no display), grabbed to a PNG; the SVG icons and the style sheet must load.
 
@@ -77,6 +80,7 @@ def run_self_test(report_path: str | os.PathLike[str] | None = None, window: boo
         ("model", check_model), ("geotiff", check_geotiff),
     ]
     if window:
+        checks.append(("platform", check_platform))
         checks.append(("window", lambda folder: check_window(folder, log_dir / SCREENSHOT_NAME)))
     targets = [log_dir / REPORT_NAME, *([Path(report_path)] if report_path else [])]
     started = time.perf_counter()
@@ -86,7 +90,10 @@ def run_self_test(report_path: str | os.PathLike[str] | None = None, window: boo
             _log.info("self-test: %s ...", name)
             # written first, so a crash inside a check (Qt aborts when no platform plugin loads) leaves a trace
             targets = _write(format_report(results, time.perf_counter() - started, running=name), targets)
-            result = _run_check(name, check, folder)
+            if name == "window" and not results[-1].ok:
+                result = CheckResult(name, False, 0.0, "not run: no Qt platform plugin can start (see platform)")
+            else:
+                result = _run_check(name, check, folder)
             _log.log(logging.INFO if result.ok else logging.ERROR, "self-test: %s", result.line())
             results.append(result)
     report = format_report(results, time.perf_counter() - started)
@@ -292,14 +299,29 @@ def check_geotiff(folder: Path) -> str:
             f"UTM 33N (500000, 5000000) -> ({lon[1]:.6f}, {lat[1]:.6f}) WGS84" + (f"; {env}" if env else ""))
 
 
-def check_window(_folder: Path, screenshot: Path) -> str:
+def _offscreen_without_display() -> None:
     if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
             and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"  # without a display Qt would abort the process
+
+
+def check_platform(_folder: Path) -> str:
+    from scl_desktop import qt_platform
+
+    _offscreen_without_display()
+    result = qt_platform.prepare()  # raises with the missing libraries and the install commands
+    note = ""
+    if sys.platform.startswith("linux") and result.platform not in qt_platform.PLUGIN_FILES:
+        note = f"; on an X11 desktop: {qt_platform.check_x11().message()}"
+    return f"Qt platform {result.platform!r}: {result.detail}{note}"
+
+
+def check_window(_folder: Path, screenshot: Path) -> str:
+    _offscreen_without_display()
     from PySide6.QtCore import QEventLoop, QTimer
 
     from scl_desktop.gui import theme
-    from scl_desktop.gui.app import create_app, create_main_window
+    from scl_desktop.gui.startup import create_app, create_main_window
 
     app = create_app()
     if not theme.style_sheet():

@@ -19,6 +19,9 @@ Defaults follow the device: ResNet-50, 224 px, batch 128 on a CUDA GPU; the CPU 
 defaults of `scl train` (resnet18, 64 px, batch 64) and a few steps on a CPU, about two minutes.
 Nothing is written outside a temporary folder.
 
+`scl bench --gui` measures instead how long the desktop app's window freezes (the worst gap of a
+5 ms timer) while stage 1 trains in its worker, alone and with every core busy with other work.
+
 Example:  scl bench --json
           scl bench --device cuda --compile"""
 
@@ -47,6 +50,10 @@ def register(subparsers: Any) -> None:
                         "(steadier figures on a machine busy with other work; default 1 GPU, 2 CPU)")
     p.add_argument("--parts", default="stage1,stage2,label",
                    help="comma-separated parts to run: stage1, stage2, label (default all)")
+    p.add_argument("--gui", action="store_true",
+                   help="instead: the worst stall of the desktop app's GUI thread while stage 1 trains in its "
+                        "worker, alone and with every CPU core loaded by competing processes "
+                        "(python -m scl_desktop.benchmarks.gui_stall --help for its options)")
     p.add_argument("--json", action="store_true", help="print the results as one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="print errors only (no progress)")
     p.set_defaults(func=run)
@@ -54,6 +61,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print the table (or JSON)."""
+    if args.gui:
+        import os
+
+        from scl_desktop.benchmarks import gui_stall
+
+        return gui_stall.main(["--contend", f"0,{os.cpu_count() or 1}", *(["--json"] if args.json else [])])
     from scl_desktop.core.events import drive
     from scl_desktop.core.workflows.bench import BenchConfig, format_report, run_bench
     from scl_desktop.terminal import EventPrinter, print_json

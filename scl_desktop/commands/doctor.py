@@ -1,8 +1,10 @@
-"""`scl doctor`: what this installation can do — versions, GPUs, AMP, and which device would train."""
+"""`scl doctor`: what this installation can do — versions, GPUs, AMP, which device would train, and whether
+the desktop app can open its window (``scl_desktop.qt_platform``)."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from scl_desktop.terminal import print_json
@@ -17,10 +19,13 @@ PACKAGE_PURPOSE = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("doctor", help="check the installation: torch, CUDA/MPS, GPUs and memory, mixed precision",
+    p = sub.add_parser("doctor", help="check the installation: torch, CUDA/MPS, GPUs and memory, mixed precision, "
+                                        "the desktop app's Qt platform libraries",
                        description="Report versions, the GPUs torch can see (memory, compute capability, bf16), "
                                    "which device and mixed precision training would use and why, and which "
-                                   "optional packages are installed.")
+                                   "optional packages are installed, and whether the desktop app can open its window "
+                                   "(on Linux: the Qt X11/Wayland plugin's libraries, with the command that "
+                                   "installs missing ones).")
     p.add_argument("--device", default="auto",
                    help="check this device instead of the automatic choice: auto, cpu, cuda, cuda:N or mps "
                         "(default: auto)")
@@ -62,6 +67,13 @@ def format_report(r: dict[str, Any]) -> str:
     else:
         lines.append(f"Training would use: {sel['device']}  ({sel['reason']})")
         lines.append(f"Mixed precision: {sel['amp']}  ({sel['amp_reason']})")
+    qt = r.get("qt_platform")
+    if qt is not None:
+        lines.append("")
+        lines.append(f"Desktop app window: {'OK' if qt['ok'] else 'CANNOT OPEN'} ({qt['platform'] or 'no platform'}). "
+                     f"{qt['message']}")
+        if "x11" in qt:
+            lines.append(f"  on an X11 desktop: {qt['x11']['message']}")
     lines.append("")
     lines.append("Optional packages:")
     for name, version in r["optional_packages"].items():
@@ -71,9 +83,14 @@ def format_report(r: dict[str, Any]) -> str:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from scl_desktop import qt_platform
     from scl_desktop.core.devices import doctor_report
 
     report = doctor_report(args.device)
+    qt = qt_platform.check()
+    report["qt_platform"] = qt.as_dict()  # reported, not an error: `scl` itself needs no window
+    if qt.platform != "xcb" and sys.platform.startswith("linux"):
+        report["qt_platform"]["x11"] = qt_platform.check_x11().as_dict()
     if args.json:
         print_json(report)
     else:

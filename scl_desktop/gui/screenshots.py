@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["SCL_HOME"] = tempfile.mkdtemp(prefix="scl-screenshots-")
     args.outdir.mkdir(parents=True, exist_ok=True)
 
-    from scl_desktop.gui.app import create_app, create_main_window
+    from scl_desktop.gui.startup import create_app, create_main_window
 
     app = create_app()
     window = create_main_window(open_demo=True)

@@ -42,7 +42,7 @@ def run_self_test(cmd: list[str], tmp_path: Path, qt_platform: str | None) -> st
                           text=True, timeout=600)
     text = report.read_text(encoding="utf-8") if report.exists() else "(no report)"
     assert done.returncode == 0, f"{text}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr}"
-    assert "self-test PASSED: 6/6 checks" in text and "bundle at" in text
+    assert "self-test PASSED: 7/7 checks" in text and "bundle at" in text
     assert (tmp_path / "home" / "log" / "scl-desktop.log").stat().st_size > 0
     return text
 

@@ -51,7 +51,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def window(qtbot) -> Iterator:  # noqa: ANN001 - pytest-qt fixture
     """The real main window, without the demo data, shown offscreen; tasks are stopped afterwards."""
-    from scl_desktop.gui.app import create_app, create_main_window
+    from scl_desktop.gui.startup import create_app, create_main_window
 
     create_app()
     win = create_main_window(open_demo=False)

@@ -19,8 +19,8 @@ def test_self_test_passes_and_writes_its_report(tmp_path: Path) -> None:
     report = tmp_path / "report.txt"
     assert self_test.run_self_test(report) == 0, report.read_text(encoding="utf-8")
     text = report.read_text(encoding="utf-8")
-    assert text.startswith(f"scl_desktop {__version__} self-test PASSED: 6/6 checks")
-    for name in ("imports", "versions", "loaders", "model", "geotiff", "window"):
+    assert text.startswith(f"scl_desktop {__version__} self-test PASSED: 7/7 checks")
+    for name in ("imports", "versions", "loaders", "model", "geotiff", "platform", "window"):
         assert f"[  OK] {name}" in text
     assert (paths.log_dir() / self_test.REPORT_NAME).read_text(encoding="utf-8") == text
     assert (paths.log_dir() / self_test.SCREENSHOT_NAME).stat().st_size > 1000
@@ -42,9 +42,26 @@ def test_failed_check_gives_exit_1_and_the_reason(tmp_path: Path, monkeypatch) -
     assert "[  OK] model" in text
 
 
+def test_missing_x11_library_fails_the_platform_check_and_skips_the_window(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop import qt_platform
+
+    for name in ("check_imports", "check_versions", "check_loaders", "check_model", "check_geotiff"):
+        monkeypatch.setattr(self_test, name, lambda _folder: "fine")
+    monkeypatch.setattr(qt_platform, "check", lambda environ=None: qt_platform._missing("xcb", ["libxcb-cursor.so.0"]))
+    monkeypatch.setattr(self_test, "check_window", lambda *_: pytest.fail("the window check would abort the process"))
+    report = tmp_path / "report.txt"
+    assert self_test.run_self_test(report) == 1
+    text = report.read_text(encoding="utf-8")
+    assert "self-test FAILED: 5/7 checks passed" in text
+    assert "[FAIL] platform" in text and "missing libxcb-cursor.so.0" in text
+    assert "sudo apt-get install -y libxcb-cursor0" in text
+    assert "[FAIL] window" in text and "not run" in text
+
+
 def test_command_line_options() -> None:
     args = build_parser().parse_args(["--self-test", "--report", "r.txt"])
     assert args.self_test and args.report == "r.txt"
+    assert build_parser().parse_args(["--demo", "--smoke"]).smoke
 
 
 def test_log_goes_to_the_log_folder(tmp_path: Path) -> None:
@@ -114,3 +131,12 @@ def test_gdal_decode_error_printed_by_rasterio_opens_no_error_dialog(monkeypatch
     monkeypatch.setattr(sys, "last_value", exc, raising=False)  # really uncaught
     sys.excepthook(type(exc), exc, None)
     assert len(shown) == 1
+
+
+def test_smoke_launch_shows_the_demo_and_closes(tmp_path: Path) -> None:
+    """`scl-desktop --demo --smoke` (what .ci/run runs on a real X server), here on the offscreen platform."""
+    env = dict(os.environ, SCL_HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen")
+    done = subprocess.run([sys.executable, "-m", "scl_desktop.gui.app", "--demo", "--smoke"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "smoke: main window shown on the 'offscreen' platform" in done.stdout and "dataset loaded" in done.stdout

@@ -19,7 +19,7 @@ from tests.gui.conftest import drop_paths, import_tiny, no_errors, tiny_encoder,
 def test_close_during_training_asks_then_cancels_and_keeps_checkpoint(qtbot, tiny_dataset: Path,
                                                                        monkeypatch) -> None:  # noqa: ANN001
     from scl_desktop.gui import dialogs
-    from scl_desktop.gui.app import create_main_window
+    from scl_desktop.gui.startup import create_main_window
 
     win = create_main_window(open_demo=False)
     qtbot.addWidget(win)
@@ -48,8 +48,8 @@ def test_close_during_training_asks_then_cancels_and_keeps_checkpoint(qtbot, tin
 
 def test_settings_layout_and_folders_persist(qtbot, tiny_dataset: Path) -> None:  # noqa: ANN001
     from scl_desktop.core import paths
-    from scl_desktop.gui.app import create_main_window
     from scl_desktop.gui.settings import AppSettings
+    from scl_desktop.gui.startup import create_main_window
 
     win = create_main_window(open_demo=False)
     qtbot.addWidget(win)
