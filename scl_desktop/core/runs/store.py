@@ -54,6 +54,7 @@ class RunStore:
         self._index_path = Path(index_path) if index_path is not None else (
             data_dir() / INDEX_FILE if root is None else self.root / INDEX_FILE)
         self._index: RunIndex | None = None
+        self._opened: dict[Path, Run] = {}
 
     @property
     def index(self) -> RunIndex:
@@ -102,7 +103,8 @@ class RunStore:
             self.index.add(folder)
         except SclError:
             pass  # the folder is the truth: the index picks the run up at its next sync
-        return Run(folder, record)
+        run = self._opened[folder.resolve()] = Run(folder, record)
+        return run
 
     def _new_folder(self, kind: str) -> Path:
         for _ in range(100):
@@ -137,22 +139,32 @@ class RunStore:
         path = Path(text).expanduser()
         looks_like_path = path.is_absolute() or os.sep in text or bool(os.altsep and os.altsep in text)
         if (path / RUN_FILE).is_file() or (looks_like_path and path.is_dir()):
-            return Run(path)  # raises a clear error for a folder that is not a run
+            return self._run(path)  # raises a clear error for a folder that is not a run
         if looks_like_path:
             raise CheckpointError(f"There is no run folder at {path}.",
                                   "Check the path, or pass a run id from `scl runs list`.")
         if (self.root / text / RUN_FILE).is_file():
-            return Run(self.root / text)
+            return self._run(self.root / text)
         rows = self.list()
         for matches in ([r for r in rows if r.name == text], [r for r in rows if r.id.startswith(text)]):
             if len(matches) == 1:
-                return Run(matches[0].path)
+                return self._run(Path(matches[0].path))
             if matches:
                 shown = ", ".join(f"{r.id}" + (f" ({r.name})" if r.name else "") for r in matches[:8])
                 more = f" and {len(matches) - 8} more" if len(matches) > 8 else ""
                 raise CheckpointError(f"{len(matches)} runs match {text!r}: {shown}{more}.",
                                       "Give the whole run id (see `scl runs list`).")
         raise CheckpointError(f"No run matches {text!r}.", "See `scl runs list` for the runs there are.")
+
+    def _run(self, folder: Path) -> Run:
+        """The ``Run`` of ``folder``, kept for the store's life: its split and config (which never change)
+        are parsed once per session; its record is re-read on every open."""
+        key = folder.resolve()
+        run = self._opened.get(key)
+        if run is None:
+            run = self._opened[key] = Run(folder)
+            return run
+        return run.reload()
 
     def list(self, kind: str | None = None) -> list[RunRow]:
         """Every run, newest first, with its result summaries (index synced with the folders first)."""
@@ -181,3 +193,4 @@ class RunStore:
         if self.index.get(run.id, sync=False) is None:
             self.index.add(run.path)
         self.index.delete(run.id, remove_files=True)
+        self._opened.pop(run.path.resolve(), None)

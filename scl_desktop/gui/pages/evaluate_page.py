@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import Log
-from scl_desktop.core.runs.folder import Run
 from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
@@ -58,7 +57,7 @@ def comparable_results(store: RunStore, split: SplitManifest, first: Any = None)
     """
     fingerprint = split.fingerprint()
     runs: list[Any] = [first] if first is not None else []
-    runs += [Run(row.path) for row in store.list()
+    runs += [store.open(row.path) for row in store.list()
              if row.results and row.split == fingerprint and (first is None or row.id != first.id)]
     rows: list[ResultRow] = []
     for run in runs:

@@ -116,6 +116,15 @@ def test_run_names_are_unique_and_ambiguous_prefixes_list_the_candidates(home):
     assert a.id in str(err.value) and b.id in str(err.value) and "(alpha)" in str(err.value)
 
 
+def test_a_store_parses_a_runs_split_once_and_rereads_its_record(home):
+    store = RunStore()
+    run = store.create("scl", make_split(), {}, seed=0)
+    again = store.open(run.id)
+    assert again is run and again.split is run.split  # split.json parsed once per store
+    RunStore().open(run.id).set_status("done")  # another process (store) changes run.json
+    assert store.open(run.id).status == "done"
+
+
 def test_damaged_run_record(home):
     run = RunStore().create("scl", make_split(), {}, seed=0)
     (run.path / "run.json").write_text("{broken")
