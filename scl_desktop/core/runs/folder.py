@@ -218,12 +218,6 @@ class Run:
         """Versions, code version, device and command line recorded at creation (environment.json)."""
         return self._read(ENVIRONMENT_FILE)
 
-    def update_environment(self, **info: Any) -> None:
-        """Add or replace keys of environment.json, e.g. ``device=devices.device_summary(dev)`` once chosen."""
-        env = self.environment
-        env.update(info)
-        write_json(self.path / ENVIRONMENT_FILE, env)
-
     def _read(self, name: str) -> Any:
         try:
             return read_json(self.path / name)

@@ -146,12 +146,6 @@ class RunIndex:
         return SclError(f"The run registry {self.path} cannot be used ({exc}).",
                         "Check that the data folder is writable; deleting runs.sqlite is safe, it is rebuilt from the run folders.")
 
-    @property
-    def journal_mode(self) -> str:
-        """The SQLite journal mode in use ("wal" normally)."""
-        with self._connect() as conn:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-
     def _ensure(self) -> None:
         """Create the database (WAL mode) or rebuild it when missing, outdated or damaged."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

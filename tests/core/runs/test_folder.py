@@ -56,8 +56,6 @@ def test_create_run_writes_a_complete_folder(home):
     assert run.split.to_json() == split.to_json()
     env = run.environment
     assert env["versions"]["torch"] and env["versions"]["scl_desktop"] and env["seed"] == 7
-    run.update_environment(device={"device": "cpu"})
-    assert run.environment["device"] == {"device": "cpu"}
     row = RunStore().index.get(run.id)
     assert row is not None and row.arch == "resnet18" and row.source == "/data/tiny" and row.n_classes == 3
 

@@ -28,7 +28,8 @@ def db_path(home):
 def test_wal_mode_and_schema_version(home):
     registry = RunStore().index
     assert registry.path == db_path(home)
-    assert registry.journal_mode == "wal"
+    with sqlite3.connect(registry.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal"
     with sqlite3.connect(registry.path) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
