@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator, Mapping
@@ -229,25 +228,12 @@ class RunIndex:
             (run_id, method, *(summary.get(k) for k in SUMMARY_KEYS)),
         )
 
-    def delete(self, run_id: str, remove_files: bool = False) -> None:
-        """Remove a run from the registry; with ``remove_files`` also delete its folder.
+    def delete(self, run_id: str) -> None:
+        """Remove a run's row (``RunStore.delete`` deletes its folder first).
 
-        Without ``remove_files`` the row comes back at the next ``sync`` while the folder is still in
-        ``runs_root`` (the folders are the truth); that form is for folders already gone or moved.
+        While the folder is still in ``runs_root`` the row comes back at the next ``sync`` (the
+        folders are the truth).
         """
-        row = self.get(run_id, sync=False)
-        if row is None:
-            raise CheckpointError(f"Run {run_id} is not in the registry.", "See `scl runs list` for the runs there are.")
-        folder = Path(row.path)
-        if remove_files and folder.exists():
-            if not (folder / RUN_FILE).is_file():
-                raise CheckpointError(f"{folder} does not look like a run folder ({RUN_FILE} is missing); not deleting it.",
-                                      "Delete it by hand if you are sure.")
-            try:
-                shutil.rmtree(folder)
-            except OSError as exc:
-                raise SclError(f"Could not delete {folder}: {exc}.",
-                               "Close programs that use files of this run and try again.") from exc
         with self._write() as conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 

@@ -33,7 +33,8 @@ from scl_desktop.core.runs.folder import (
     now_text,
 )
 from scl_desktop.core.runs.index import RunIndex, RunRow
-from scl_desktop.core.runs.record import RUN_FILE, RUN_RECORD_TYPE, SPLIT_FILE, pid_alive
+from scl_desktop.core.runs.lock import LOCK_FILE
+from scl_desktop.core.runs.record import RUN_FILE, RUN_RECORD_TYPE, SPLIT_FILE
 
 if TYPE_CHECKING:
     import torch
@@ -167,17 +168,26 @@ class RunStore:
     def delete(self, run: Run | str) -> None:
         """Delete a run's folder (checkpoints, results, metrics) and its index row.
 
-        Refuses (``ConfigError``) while another process on this computer is still training the run:
+        Takes the run's writer lock, so a run that a process is training (or deleting) is refused:
         its next checkpoint or status write would recreate a partial folder that looks like a damaged run.
         """
         run = run if isinstance(run, Run) else self.open(run)
-        run.reload()
-        pid, host = run.record.get("pid"), run.record.get("host")
-        if (run.status_label == "running" and host == socket.gethostname() and pid and int(pid) != os.getpid()
-                and pid_alive(int(pid))):
-            raise ConfigError(f"Run {run.id} is still being trained by process {pid} on this computer.",
-                              "Cancel that training (Ctrl+C, or Cancel in the app) or let it finish, "
-                              "then delete the run.")
-        if self.index.get(run.id, sync=False) is None:
-            self.index.add(run.path)
-        self.index.delete(run.id, remove_files=True)
+        with run.writer("deleting the run"):
+            _remove_contents(run.path)
+        shutil.rmtree(run.path, ignore_errors=True)  # the lock file, released now (Windows cannot delete it held)
+        if self.index.get(run.id, sync=False) is not None:
+            self.index.delete(run.id)
+
+
+def _remove_contents(folder: Path) -> None:
+    """Everything in a run folder but its lock file, run.json last (a failure leaves a run that can be deleted again)."""
+    children = sorted((p for p in folder.iterdir() if p.name != LOCK_FILE), key=lambda p: p.name == RUN_FILE)
+    try:
+        for child in children:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    except OSError as exc:
+        raise SclError(f"Could not delete {folder}: {exc}.",
+                       "Close programs that use files of this run and try again.") from exc
