@@ -21,7 +21,7 @@ from scl_desktop.core.errors import CheckpointError
 from scl_desktop.core.events import CancelToken, Event, RateMeter
 from scl_desktop.core.methods import method_for, method_named
 from scl_desktop.core.model.augment import prepare_eval
-from scl_desktop.core.model.checkpoint import load_checkpoint
+from scl_desktop.core.model.checkpoint import held_model, load_checkpoint
 from scl_desktop.core.model.networks import LinearClassifier, SupConModel, build_encoder
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.config import BaselineConfig, EncoderConfig
@@ -91,7 +91,9 @@ def load_encoder(run: runs.Run) -> tuple[nn.Module, EncoderConfig, dict[str, Any
     """The run's stage-1 encoder (on the CPU, frozen), its configuration and checkpoint facts."""
     state = load_checkpoint(run.checkpoint_file)
     if state.get("stage") != "encoder":
-        raise CheckpointError(f"Run {run.id} holds no stage-1 encoder.", "Train one with `scl train SPLIT`.")
+        raise CheckpointError(f"Run {run.id} holds {held_model(state)[0]}, no stage-1 encoder to fit a classifier on.",
+                              f"Use its own model (`scl evaluate {run.id}`), or train a two-stage run with "
+                              "`scl train SPLIT`.")
     config = EncoderConfig.from_json(state["config"])
     model = SupConModel(config.arch, config.proj_dim)
     model.load_state_dict(state["model"])
