@@ -57,7 +57,10 @@ def test_a_classifier_of_an_earlier_encoder_is_stale_and_refused(stopped_run):
     assert load_predictor(run, "SCL-CB") is not None and run.stale_results == {}
     drive(train_encoder(None, None, run=run, resume=True))  # the encoder is trained further
     assert "SCL-CB" in run.reload().stale_results
-    for use in (lambda: load_predictor(run, "SCL-CB"), lambda: drive(evaluate_run(run, "SCL-CB", device="cpu"))):
+    from scl_desktop.core.labelling.label import load_label_model  # labelling and the ONNX export load through it
+
+    for use in (lambda: load_predictor(run, "SCL-CB"), lambda: drive(evaluate_run(run, "SCL-CB", device="cpu")),
+                lambda: load_label_model(run, "SCL-CB")):
         with pytest.raises(CheckpointError, match="stale") as info:
             use()
         assert f"scl fit {run.id} --balance cb" in info.value.hint
