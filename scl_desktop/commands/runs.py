@@ -86,16 +86,30 @@ def _table1_row(method: str, summary: dict[str, Any]) -> list[Any]:
 
 def format_run_results(run: Run, methods: Sequence[str] | None = None) -> str:
     """The Table-1 breakdown of every method of a run, then per-class accuracy per method."""
-    methods = [m for m in run.methods() if not methods or m in methods]
+    wanted = methods
+    methods = [m for m in run.methods() if not wanted or m in wanted]
     if not methods:
-        return f"Run {run.id} has no results yet. Fit a classifier with `scl fit {run.id} --balance cb`."
+        which = f"no {' or '.join(wanted)} result" if wanted else "no results"
+        if run.kind == "baseline":
+            return f"Run {run.id} has {which} yet; a baseline run holds the one model it was trained as."
+        return f"Run {run.id} has {which} yet. Fit a classifier with `scl fit {run.id} --balance cb`."
     evals = {m: run.evaluation(m) for m in methods}
-    table1 = format_table(TABLE1_HEADERS, [_table1_row(m, ev.summary()) for m, ev in evals.items()])
+    table1 = format_table(TABLE1_HEADERS, [_table1_row(m + (" (stale)" if m in run.stale_results else ""),
+                                                       ev.summary()) for m, ev in evals.items()])
     first = next(iter(evals.values()))
     rows = [[c, first.roles.get(c, ""), first.support[c], *(evals[m].per_class.get(c) for m in methods)]
             for c in first.classes]
     per_class = format_table(["class", "role", "test n", *(f"{m} %" for m in methods)], rows)
-    return f"{table1}\n\nPer-class accuracy:\n{per_class}"
+    return f"{table1}{_stale_notes(run, methods)}\n\nPer-class accuracy:\n{per_class}"
+
+
+def _stale_notes(run: Run, methods: Sequence[str]) -> str:
+    """Lines under the table for results that no longer match the run's models, each saying how to refit."""
+    from scl_desktop.core.methods import method_named
+
+    stale = run.stale_results
+    return "".join(f"\nSTALE {m}: {stale[m]}; refit with `scl fit {run.id} --balance {method_named(m).balance}`."
+                   for m in methods if m in stale)
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -234,6 +248,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from scl_desktop.core.methods import method_named
+
+    for method in args.method or ():
+        method_named(method)  # an unknown name is refused with the list of methods
     store = RunStore()
     runs = [store.open(r) for r in args.runs]
     if args.recompute:

@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image
 
 from scl_desktop.core.data.manifest import RasterSettings, display_path
-from scl_desktop.core.errors import ConfigError, ImageReadError
+from scl_desktop.core.errors import ConfigError, ImageReadError, describe_cause
 from scl_desktop.core.events import CancelToken, Progress, RateMeter
 
 SUPPORTED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"})
@@ -134,20 +134,13 @@ def read_raw(path: str | os.PathLike[str], data: bytes | None = None, draft_size
     except MemoryError as exc:
         raise UnreadableImage(path, "too large to decode in memory", "Cut the image into smaller tiles.") from exc
     except Exception as exc:  # decoders raise many types for damaged files; a bad file never aborts
-        raise UnreadableImage(path, f"corrupt or truncated image ({_describe(exc)})") from exc
+        raise UnreadableImage(path, f"corrupt or truncated image ({describe_cause(exc)})") from exc
     if not (np.issubdtype(raw.data.dtype, np.integer) or np.issubdtype(raw.data.dtype, np.floating)):
         raise UnreadableImage(path, f"unsupported pixel type {raw.data.dtype}",
                               "Convert the image to an integer or floating-point type.")
     if raw.width == 0 or raw.height == 0:
         raise UnreadableImage(path, "the image has no pixels")
     return raw
-
-
-def _describe(exc: BaseException) -> str:
-    """The decoder's own words, following rasterio's "see previous exception" to the GDAL error."""
-    while "previous exception" in str(exc) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    return " ".join(str(exc).split())[:200] or type(exc).__name__
 
 
 _PIL_TO_RGB = {"1": "L", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB",

@@ -115,8 +115,8 @@ def build_split(dataset: DatasetManifest, cfg: SplitConfig) -> SplitManifest:
         return _build_ci(dataset, cfg, by_class)
     if cfg.major_frac is not None or cfg.major_count is not None or cfg.test_per_class is not None:
         raise ConfigError(
-            "major_frac, major_count and test_per_class belong to the ci protocol.",
-            f"Drop them, or use protocol 'ci' instead of {cfg.protocol!r}.",
+            "--major-frac, --major-count and --test-per-class belong to the ci protocol.",
+            f"Drop them, or use --protocol ci instead of {cfg.protocol}.",
         )
     if cfg.protocol == "stratified":
         return _build_stratified(dataset, cfg, by_class)
@@ -164,8 +164,8 @@ def _build_ci(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict[str, li
             "Import a dataset with more classes.",
         )
     if cfg.majority_threshold is not None:
-        raise ConfigError("majority_threshold applies to the stratified and predefined protocols.",
-                          "Use majority (K) or majority_classes with the ci protocol.")
+        raise ConfigError("--majority-threshold applies to the stratified and predefined protocols.",
+                          "Use --majority K or --majority-classes with the ci protocol.")
     if cfg.major_frac is not None and cfg.major_count is not None:
         raise ConfigError("Both a majority training fraction and a count were given.", "Give only one of them.")
     major_frac = cfg.major_frac if cfg.major_frac is not None or cfg.major_count is not None else 0.5
@@ -236,8 +236,8 @@ def _build_stratified(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict
     _check_fraction("test_frac", cfg.test_frac)
     if cfg.test_frac + cfg.val_frac >= 1:
         raise ConfigError(
-            f"test_frac ({cfg.test_frac}) + val_frac ({cfg.val_frac}) leave nothing for training.",
-            "Make their sum smaller than 1 (e.g. test 0.3, val 0.1).",
+            f"--test-frac ({cfg.test_frac}) + --val-frac ({cfg.val_frac}) leave nothing for training.",
+            "Make their sum smaller than 1 (e.g. --test-frac 0.3 --val-frac 0.1).",
         )
     warnings = _split_column_warning(dataset)
     train: list[int] = []
@@ -435,12 +435,19 @@ def _check_fraction(name: str, value: float, allow_zero: bool = False) -> None:
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (0 <= value < 1 if allow_zero else 0 < value < 1)
     if not ok:
         low = "0 or more" if allow_zero else "above 0"
-        raise ConfigError(f"{name} must be a fraction {low} and below 1, not {value!r}.", f"Pass e.g. {name} 0.2.")
+        raise ConfigError(f"{_option(name)} must be a fraction {low} and below 1, not {value!r}.",
+                          f"Pass e.g. {_option(name)} 0.2.")
 
 
 def _check_positive(name: str, value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a whole number of at least 1, not {value!r}.", f"Pass e.g. {name} 10.")
+        raise ConfigError(f"{_option(name)} must be a whole number of at least 1, not {value!r}.",
+                          f"Pass e.g. {_option(name)} 10.")
+
+
+def _option(name: str) -> str:
+    """The `scl split` option of a ``SplitConfig`` field (messages name what the user types)."""
+    return "--" + name.replace("_", "-")
 
 
 def _too_small_message(cls: str, n: int, role: str, n_train: int, n_test: int) -> str:

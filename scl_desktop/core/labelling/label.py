@@ -43,7 +43,7 @@ from torch import nn
 
 from scl_desktop.core.data.imaging import default_workers
 from scl_desktop.core.data.manifest import RasterSettings, SkippedFile, SplitManifest
-from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError, ImageReadError
+from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError, ImageReadError, describe_cause
 from scl_desktop.core.events import CancelToken, Event, Log, RateMeter
 from scl_desktop.core.labelling.export import Outputs
 from scl_desktop.core.labelling.geometry import WindowGeo, window_geo
@@ -267,7 +267,7 @@ class _Readers:
                 if isinstance(exc, ImageReadError):
                     reason = clean_reason(getattr(exc, "reason", str(exc)), inp.path)
                 else:
-                    reason = f"cannot be read ({clean_reason(str(exc), inp.path)[:200] or type(exc).__name__})"
+                    reason = f"cannot be read ({clean_reason(describe_cause(exc), inp.path)})"
                 batch.failed.append((input_index, SkippedFile(f"{printable(inp.path)}{where}", reason)))
                 continue
             if rgb is None:

@@ -51,13 +51,39 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         _log.info("torch could not load %s: %s", path, exc)
         raise _not_a_checkpoint(path, "is damaged (cut short or overwritten) or not a checkpoint of scl_desktop") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise _not_a_checkpoint(path, "is not a checkpoint of scl_desktop")
+        raise _foreign(path, state)
     if int(state.get("format_version", 0)) > FORMAT_VERSION:
         raise CheckpointError(
             f"{path} was written by a newer scl_desktop (checkpoint format {state['format_version']}).",
             "Update scl_desktop to use it.",
         )
     return state
+
+
+def _foreign(path: Path, state: object) -> CheckpointError:
+    """What a loadable file that scl_desktop did not write holds, and what to do with it."""
+    if isinstance(state, dict) and state and all(isinstance(v, torch.Tensor) for v in state.values()):
+        what = "holds bare model weights (a state dict of tensors)"
+    elif isinstance(state, dict):
+        keys = ", ".join(sorted(map(str, state))[:6])
+        what = f"is the checkpoint of another program (keys: {keys})"
+    else:
+        what = f"holds a {type(state).__name__}"
+    return CheckpointError(
+        f"{path} {what}, not a checkpoint of scl_desktop, so it cannot be resumed or used as a run's model.",
+        "To start a new run from weights in it, pass its state dict as initial weights: "
+        "`scl train SPLIT --weights PATH`.")
+
+
+def held_model(state: dict[str, Any]) -> tuple[str, str | None]:
+    """What a run checkpoint holds, in words, and the command that continues it (``None``: none does)."""
+    stage = state.get("stage")
+    if stage == "encoder":
+        return f"a stage-1 {state.get('arch', '')} encoder (made by `scl train`)".replace("  ", " "), "scl train"
+    if stage == "baseline":
+        return f"a {state.get('method', 'Plain')} baseline model trained end to end (made by `scl baseline`)", \
+            "scl baseline"
+    return f"a {stage or 'unknown'} checkpoint", None
 
 
 def _not_a_checkpoint(path: Path, what: str) -> CheckpointError:

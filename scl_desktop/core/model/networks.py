@@ -11,6 +11,7 @@ nothing is downloaded. Extra architectures for small images and tests:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -67,6 +68,21 @@ def _state_dict_from(obj: object, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _check_own_checkpoint(obj: object, path: Path, arch: str) -> None:
+    """Refuse, saying what it is, a checkpoint of this application that holds no ``arch`` encoder."""
+    if not isinstance(obj, Mapping) or obj.get("format") != "scl-checkpoint":
+        return
+    if obj.get("stage") == "classifier":
+        raise CheckpointError(
+            f"{path} is a stage-2 classifier checkpoint of scl_desktop ({obj.get('method', 'SCL-*')}: a linear layer "
+            "on an encoder's features), not encoder weights.",
+            "Pass the checkpoints/last.pt of the same run instead: it holds that run's encoder.")
+    if obj.get("arch") not in (None, arch):
+        raise CheckpointError(
+            f"{path} is a {obj.get('stage')} checkpoint of scl_desktop with a {obj['arch']} encoder, "
+            f"not a {arch} one.", f"Train with --arch {obj['arch']} to start from it, or choose another weights file.")
+
+
 def load_encoder_weights(encoder: nn.Module, weights_path: str | Path, arch: str) -> None:
     """Load a local ``.pth`` (torchvision ResNet or this app's encoder/model) into ``encoder``."""
     path = Path(weights_path)
@@ -76,8 +92,17 @@ def load_encoder_weights(encoder: nn.Module, weights_path: str | Path, arch: str
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        pickled = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        if pickled:
+            raise CheckpointError(
+                f"{path} holds pickled Python objects besides tensors ({pickled.group(1)}: a whole model saved with "
+                "torch.save(model), or the training checkpoint of another program), which are not loaded: they "
+                "could run code.",
+                "In the program that made it, save only the weights: torch.save(model.state_dict(), "
+                "'weights.pth'), and pass that file.") from exc
         raise CheckpointError(f"{path} could not be read as PyTorch weights ({type(exc).__name__}).",
                               "Choose a .pth file saved with torch.save(model.state_dict()).") from exc
+    _check_own_checkpoint(obj, path, arch)
     state = _state_dict_from(obj, path)
     own = encoder.state_dict()
     problems = [f"missing {k}" for k in own if k not in state]

@@ -7,6 +7,7 @@ the result maps uint8 image batches to class probabilities.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
@@ -20,7 +21,7 @@ from scl_desktop.core.errors import CheckpointError
 from scl_desktop.core.events import CancelToken, Event, RateMeter
 from scl_desktop.core.methods import method_for, method_named
 from scl_desktop.core.model.augment import prepare_eval
-from scl_desktop.core.model.checkpoint import load_checkpoint
+from scl_desktop.core.model.checkpoint import held_model, load_checkpoint
 from scl_desktop.core.model.networks import LinearClassifier, SupConModel, build_encoder
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.config import BaselineConfig, EncoderConfig
@@ -90,13 +91,42 @@ def load_encoder(run: runs.Run) -> tuple[nn.Module, EncoderConfig, dict[str, Any
     """The run's stage-1 encoder (on the CPU, frozen), its configuration and checkpoint facts."""
     state = load_checkpoint(run.checkpoint_file)
     if state.get("stage") != "encoder":
-        raise CheckpointError(f"Run {run.id} holds no stage-1 encoder.", "Train one with `scl train SPLIT`.")
+        raise CheckpointError(f"Run {run.id} holds {held_model(state)[0]}, no stage-1 encoder to fit a classifier on.",
+                              f"Use its own model (`scl evaluate {run.id}`), or train a two-stage run with "
+                              "`scl train SPLIT`.")
     config = EncoderConfig.from_json(state["config"])
     model = SupConModel(config.arch, config.proj_dim)
     model.load_state_dict(state["model"])
     facts = {"epoch": int(state["epoch"]), "step": int(state["step"]), "epochs": int(state["epochs"]),
-             "feature_dim": int(state["feature_dim"])}
+             "feature_dim": int(state["feature_dim"]), "fingerprint": weights_fingerprint(state["model"])}
     return freeze(model.encoder), config, facts
+
+
+def weights_fingerprint(tensors: dict[str, torch.Tensor]) -> str:
+    """A content hash of a state dict: binds a classifier to the exact encoder weights it was fitted on."""
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(tensors):
+        digest.update(key.encode())
+        digest.update(tensors[key].detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def encoder_binding(facts: dict[str, Any]) -> dict[str, Any]:
+    """What a classifier checkpoint records of the encoder it was fitted on (``load_encoder``'s facts)."""
+    return {"encoder_epoch": facts["epoch"], "encoder_step": facts["step"], "encoder_fingerprint": facts["fingerprint"]}
+
+
+def _check_binding(run: runs.Run, method: str, balance: str, state: dict[str, Any], facts: dict[str, Any]) -> None:
+    """``CheckpointError`` when a classifier was fitted on other encoder weights than the run holds now."""
+    if "encoder_fingerprint" in state:
+        same = state["encoder_fingerprint"] == facts["fingerprint"]
+    else:  # classifiers saved before the fingerprint was recorded
+        same = int(state.get("encoder_epoch", -1)) == facts["epoch"]
+    if not same:
+        raise CheckpointError(
+            f"The {method} classifier of run {run.id} was fitted on the encoder of epoch {state.get('encoder_epoch')}, "
+            f"but the encoder has since been trained further (now epoch {facts['epoch']}), so it is stale.",
+            f"Refit it with `scl fit {run.id} --balance {balance}`.")
 
 
 def evaluate_predictor(predictor: Predictor, split: SplitManifest, store: Any, device: torch.device, amp: Any,
@@ -139,8 +169,9 @@ def load_predictor(run: runs.Run, method: str, device: torch.device | str = "cpu
         if not path.is_file():
             raise CheckpointError(f"Run {run.id} has no {method} classifier yet.",
                                   f"Fit it with `scl fit {run.id} --balance {wanted.balance}`.")
-        encoder, enc_config, _ = load_encoder(run)
+        encoder, enc_config, facts = load_encoder(run)
         state = load_checkpoint(path)
+        _check_binding(run, wanted.name, wanted.balance, state, facts)
         classifier = LinearClassifier(int(state["feature_dim"]), len(state["classes"]))
         classifier.load_state_dict(state["model"])
         predictor = Predictor(encoder, classifier, enc_config.image_size, tuple(state["classes"]),

@@ -26,8 +26,8 @@ import socket
 import subprocess
 import sys
 from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
 from scl_desktop.core.methods import METHOD_NAMES
 from scl_desktop.core.metrics import EVALUATION_FILE, Evaluation
-from scl_desktop.core.runs.record import RUN_FILE, SPLIT_FILE, effective_status, read_run_record
+from scl_desktop.core.runs.lock import run_lock
+from scl_desktop.core.runs.record import RUN_FILE, SPLIT_FILE, effective_status, now_text, read_run_record
 
 if TYPE_CHECKING:
     import torch
@@ -50,10 +51,6 @@ CHECKPOINT_FILE = "last.pt"
 RESULTS_DIR = "results"
 EXTRA_FILE = "extra.json"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
-
-
-def now_text() -> str:
-    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def check_name(value: str, what: str) -> str:
@@ -178,15 +175,23 @@ class Run:
         self._record = read_run_record(self.path)
         return self
 
-    def _save_record(self, results: Mapping[str, Any] | None = None, **changes: Any) -> None:
-        """Write run.json with ``changes`` (and ``results`` merged in), starting from the file on disk
-        so that results another process saved meanwhile are kept."""
+    def writer(self, what: str) -> AbstractContextManager[None]:
+        """The run's one-writer lock, held by every trainer for its whole run (``lock.run_lock``)."""
+        return run_lock(self.path, self.id, what)
+
+    def _save_record(self, results: Mapping[str, Any] | None = None, stale: Mapping[str, str | None] | None = None,
+                     **changes: Any) -> None:
+        """Write run.json with ``changes`` (and ``results`` and ``stale`` merged in; a stale reason of ``None``
+        clears it), starting from the file on disk so that results another process saved meanwhile are kept."""
         try:
             record = read_run_record(self.path)
         except CheckpointError:
             record = dict(self._record)
         if results:
             record["results"] = {**(record.get("results") or {}), **results}
+        if stale:
+            merged = {**(record.get("stale_results") or {}), **stale}
+            record["stale_results"] = {m: why for m, why in merged.items() if why is not None}
         record.update(changes, updated=now_text())
         write_json(self.path / RUN_FILE, record)
         self._record = record
@@ -316,8 +321,18 @@ class Run:
         evaluation.write(folder)
         if extra is not None:
             write_json(folder / EXTRA_FILE, dict(extra))
-        self._save_record(results={method: evaluation.summary()})
+        self._save_record(results={method: evaluation.summary()}, stale={method: None})
         return folder
+
+    @property
+    def stale_results(self) -> dict[str, str]:
+        """Methods whose stored result no longer matches the run's models -> why (refit to renew them)."""
+        return dict(self._record.get("stale_results") or {})
+
+    def mark_stale(self, methods: list[str], why: str) -> None:
+        """Record that the results of ``methods`` are stale (e.g. the encoder was trained further)."""
+        if methods:
+            self._save_record(stale=dict.fromkeys(methods, why))
 
     def methods(self) -> list[str]:
         """Methods with stored results, in the paper's order, then others alphabetically."""
@@ -341,7 +356,8 @@ class Run:
         return {m: self.evaluation(m).to_json() for m in self.methods()}
 
     def result_rows(self) -> list[dict[str, Any]]:
-        """One JSON row per method as `scl evaluate --json` prints it (percent; classes without test samples left out)."""
+        """One JSON row per method as `scl evaluate --json` prints it (percent; classes without test samples left
+        out; ``stale``: why the result no longer matches the run's models, or ``None``)."""
         rows = []
         for method in self.methods():
             ev = self.evaluation(method)
@@ -350,6 +366,7 @@ class Run:
                 "majority": ev.majority, "minority": ev.minority, "overall": ev.overall,
                 "balanced_accuracy": ev.balanced_accuracy, "macro_f1": ev.macro_f1,
                 "per_class": {c: v for c, v in ev.per_class.items() if v is not None},
+                "stale": self.stale_results.get(method),
             })
         return rows
 

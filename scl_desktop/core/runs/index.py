@@ -4,24 +4,31 @@ The run folders are the truth; the registry is an index that can always be rebui
 Every run folder holds a ``run.json`` record (id, kind, status, dataset, architecture, result
 summaries). ``RunIndex.list`` first syncs the index with the folders: rows of folders deleted by
 hand are dropped, folders it does not know are added, and rows whose ``run.json`` changed are
-refreshed. A missing, outdated or damaged database file is rebuilt by scanning ``runs_dir()``.
+refreshed. A missing, outdated or damaged database file is rebuilt by scanning ``runs_dir()``, also
+when the damage ("database disk image is malformed") shows only during use.
 Several processes may read and write at once (WAL mode, a busy timeout, short transactions).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from scl_desktop.core.errors import CheckpointError, SclError
+from scl_desktop.core.errors import CheckpointError, DiskFullError, SclError
 from scl_desktop.core.runs.record import RUN_FILE, effective_status, read_run_record, split_fingerprints
+
+_log = logging.getLogger(__name__)
+_LOW_SPACE = 64 * 2**20  # "disk I/O error" with less free space than this is a full disk
+T = TypeVar("T")
 
 SCHEMA_VERSION = 2
 SUMMARY_KEYS = ("majority", "minority", "overall", "balanced_accuracy", "macro_f1")
@@ -100,6 +107,25 @@ class RunRow:
         }
 
 
+class DamagedIndex(SclError):
+    """The database file is damaged (not a database, or a malformed page); it is rebuilt from the folders."""
+
+
+def _rebuilt_when_damaged(method: Callable[..., T]) -> Callable[..., T]:
+    """Run ``method``; when the database turns out damaged, move it aside, rebuild it and run it once more."""
+    @functools.wraps(method)
+    def wrapper(self: RunIndex, *args: Any, **kwargs: Any) -> T:
+        try:
+            return method(self, *args, **kwargs)
+        except DamagedIndex as exc:
+            _log.warning("%s Rebuilding it from the run folders.", exc.what)
+            self._move_aside()
+            self._create()
+            self.rebuild()
+            return method(self, *args, **kwargs)
+    return wrapper
+
+
 class RunIndex:
     """SQLite index at ``path`` of the run folders under ``runs_root``, rebuilt from them when needed.
 
@@ -143,7 +169,19 @@ class RunIndex:
             conn.execute("COMMIT")
 
     def _error(self, exc: sqlite3.Error) -> SclError:
-        return SclError(f"The run registry {self.path} cannot be used ({exc}).",
+        """The error to raise for ``exc``: damaged (rebuilt by the caller), disk full, or another failure."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in text or "not a database" in text:
+            return DamagedIndex(f"The run index {self.path} is damaged ({text}).",
+                                "It is rebuilt from the run folders; nothing needs to be done.")
+        io_error = name.startswith("SQLITE_IOERR") or "I/O error" in text
+        if name == "SQLITE_FULL" or "is full" in text or (io_error and _free_bytes(self.path.parent) < _LOW_SPACE):
+            return DiskFullError(f"The disk holding {self.path.parent} is full, so the run index could not be "
+                                 f"updated ({text}).",
+                                 "Free some space there (or choose another data folder); the runs themselves are "
+                                 "safe in their folders and the index is rebuilt from them.")
+        return SclError(f"The run registry {self.path} cannot be used ({text}).",
                         "Check that the data folder is writable; deleting runs.sqlite is safe, it is rebuilt from the run folders.")
 
     def _ensure(self) -> None:
@@ -191,6 +229,7 @@ class RunIndex:
 
     # --- writing ---------------------------------------------------------------------------
 
+    @_rebuilt_when_damaged
     def add(self, folder: str | os.PathLike[str]) -> RunRow:
         """Insert or refresh the row of the run in ``folder`` from its ``run.json``."""
         folder = Path(folder)
@@ -202,16 +241,10 @@ class RunIndex:
         return row
 
     def _upsert(self, conn: sqlite3.Connection, folder: Path, record: Mapping[str, Any]) -> None:
-        stamp = _record_stamp(folder)
-        run_id = str(record["id"])
-        conn.execute(
-            "INSERT OR REPLACE INTO runs (id, kind, name, created, updated, status, message, path, source, arch,"
-            " seed, n_classes, host, pid, split, test_set, record_stamp) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, record.get("run_kind", "?"), record.get("name"), record.get("created"), record.get("updated"),
-             record.get("status"), record.get("message"), str(folder.resolve()), record.get("source"),
-             record.get("arch"), record.get("seed"), record.get("n_classes"), record.get("host"), record.get("pid"),
-             *split_fingerprints(folder, record), stamp),
-        )
+        fields = {**_fields(folder, record), "record_stamp": _record_stamp(folder)}
+        run_id = fields["id"]
+        conn.execute(f"INSERT OR REPLACE INTO runs ({', '.join(fields)}) VALUES ({','.join('?' * len(fields))})",
+                     tuple(fields.values()))
         conn.execute("DELETE FROM results WHERE run_id = ?", (run_id,))
         for method, summary in (record.get("results") or {}).items():
             self._insert_result(conn, run_id, method, summary)
@@ -223,48 +256,33 @@ class RunIndex:
             (run_id, method, *(summary.get(k) for k in SUMMARY_KEYS)),
         )
 
-    def delete(self, run_id: str, remove_files: bool = False) -> None:
-        """Remove a run from the registry; with ``remove_files`` also delete its folder.
+    @_rebuilt_when_damaged
+    def delete(self, run_id: str) -> None:
+        """Remove a run's row (``RunStore.delete`` deletes its folder first).
 
-        Without ``remove_files`` the row comes back at the next ``sync`` while the folder is still in
-        ``runs_root`` (the folders are the truth); that form is for folders already gone or moved.
+        While the folder is still in ``runs_root`` the row comes back at the next ``sync`` (the
+        folders are the truth).
         """
-        row = self.get(run_id, sync=False)
-        if row is None:
-            raise CheckpointError(f"Run {run_id} is not in the registry.", "See `scl runs list` for the runs there are.")
-        folder = Path(row.path)
-        if remove_files and folder.exists():
-            if not (folder / RUN_FILE).is_file():
-                raise CheckpointError(f"{folder} does not look like a run folder ({RUN_FILE} is missing); not deleting it.",
-                                      "Delete it by hand if you are sure.")
-            try:
-                shutil.rmtree(folder)
-            except OSError as exc:
-                raise SclError(f"Could not delete {folder}: {exc}.",
-                               "Close programs that use files of this run and try again.") from exc
         with self._write() as conn:
             conn.execute("DELETE FROM runs WHERE id = ?", (run_id,))
 
     # --- syncing with the folders ----------------------------------------------------------
 
+    @_rebuilt_when_damaged
     def rebuild(self) -> int:
         """Forget every row and re-add every run folder under ``runs_root``; returns the number of runs."""
         with self._write() as conn:
             conn.execute("DELETE FROM results")
             conn.execute("DELETE FROM runs")
             count = 0
-            for folder in self._run_folders():
+            for folder in _run_folders(self.runs_root):
                 record = _try_record(folder)
                 if record is not None:
                     self._upsert(conn, folder, record)
                     count += 1
         return count
 
-    def _run_folders(self) -> list[Path]:
-        if not self.runs_root.is_dir():
-            return []
-        return sorted(p for p in self.runs_root.iterdir() if (p / RUN_FILE).is_file())
-
+    @_rebuilt_when_damaged
     def sync(self) -> None:
         """Drop rows whose folder is gone, add unknown run folders, refresh rows whose run.json changed."""
         with self._connect() as conn:
@@ -279,7 +297,7 @@ class RunIndex:
             elif now != stamp and (record := _try_record(Path(path))) is not None:
                 updates.append((Path(path), record))
         present = {run_id for run_id, _ in known.values()} - set(gone)
-        for folder in self._run_folders():
+        for folder in _run_folders(self.runs_root):
             if str(folder.resolve()) in known:
                 continue
             record = _try_record(folder)
@@ -296,6 +314,7 @@ class RunIndex:
 
     # --- reading ---------------------------------------------------------------------------
 
+    @_rebuilt_when_damaged
     def list(self, kind: str | None = None, sync: bool = True) -> list[RunRow]:
         """All runs, newest first (synced with the run folders first unless ``sync=False``)."""
         if sync:
@@ -308,6 +327,7 @@ class RunIndex:
             results = self._results(conn)
         return [_row(r, results.get(r["id"], {})) for r in rows]
 
+    @_rebuilt_when_damaged
     def get(self, run_id: str, sync: bool = True) -> RunRow | None:
         """The row of one run, or ``None``."""
         if sync:
@@ -328,6 +348,13 @@ class RunIndex:
         return out
 
 
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
+
+
 def _record_stamp(folder: Path) -> str | None:
     """Identity of the current run.json: inode, mtime and size (each atomic rewrite gets a new inode)."""
     try:
@@ -342,6 +369,36 @@ def _try_record(folder: Path) -> dict[str, Any] | None:
         return read_run_record(folder)
     except CheckpointError:
         return None
+
+
+def _fields(folder: Path, record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``runs`` columns (but the record stamp) of the run in ``folder``, from its run.json ``record``."""
+    split, test_set = split_fingerprints(folder, dict(record))
+    return {
+        "id": str(record["id"]), "kind": record.get("run_kind", "?"), "name": record.get("name"),
+        "created": record.get("created"), "updated": record.get("updated"), "status": record.get("status"),
+        "message": record.get("message"), "path": str(folder.resolve()), "source": record.get("source"),
+        "arch": record.get("arch"), "seed": record.get("seed"), "n_classes": record.get("n_classes"),
+        "host": record.get("host"), "pid": record.get("pid"), "split": split, "test_set": test_set,
+    }
+
+
+def _run_folders(runs_root: Path) -> list[Path]:
+    if not runs_root.is_dir():
+        return []
+    return sorted(p for p in runs_root.iterdir() if (p / RUN_FILE).is_file())
+
+
+def folder_rows(runs_root: Path, kind: str | None = None) -> list[RunRow]:
+    """The rows of the run folders under ``runs_root`` read directly, newest first (when the index cannot be used)."""
+    rows = []
+    for folder in _run_folders(runs_root):
+        record = _try_record(folder)
+        if record is not None and kind in (None, record.get("run_kind")):
+            results = {m: {k: (summary or {}).get(k) for k in SUMMARY_KEYS}
+                       for m, summary in sorted((record.get("results") or {}).items())}
+            rows.append(RunRow(**_fields(folder, record), results=results))
+    return sorted(rows, key=lambda r: (r.created or "", r.id), reverse=True)
 
 
 def _row(r: sqlite3.Row, results: dict[str, dict[str, float | None]]) -> RunRow:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,11 @@ RUN_FILE = "run.json"
 
 RUN_RECORD_TYPE = "scl-run"
 SPLIT_FILE = "split.json"
+
+
+def now_text() -> str:
+    """The local time with its UTC offset, to the second (run.json's "created" and "updated")."""
+    return datetime.now().astimezone().isoformat(timespec="seconds")
 
 
 def effective_status(status: str | None, host: str | None, pid: int | None) -> str:

@@ -2,12 +2,15 @@
 
 The run folders are the truth; the store keeps its SQLite ``RunIndex`` in step with them (the
 index is re-synced from the folders whenever it is read, so a status written by any process
-shows up). A run is named by its id, its name, or a unique prefix of its id, in that order;
+shows up). The index is only an index: when it cannot be used (a full disk, a locked or
+unwritable file) the store logs why and reads the folders directly, so no training, listing
+or deletion fails because of it; the index catches up at its next successful sync. A run is named by its id, its name, or a unique prefix of its id, in that order;
 names are unique within a store.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -32,13 +35,15 @@ from scl_desktop.core.runs.folder import (
     jsonable_config,
     now_text,
 )
-from scl_desktop.core.runs.index import RunIndex, RunRow
-from scl_desktop.core.runs.record import RUN_FILE, RUN_RECORD_TYPE, SPLIT_FILE, pid_alive
+from scl_desktop.core.runs.index import RunIndex, RunRow, folder_rows
+from scl_desktop.core.runs.lock import LOCK_FILE
+from scl_desktop.core.runs.record import RUN_FILE, RUN_RECORD_TYPE, SPLIT_FILE
 
 if TYPE_CHECKING:
     import torch
 
 INDEX_FILE = "runs.sqlite"
+_log = logging.getLogger(__name__)
 
 
 class RunStore:
@@ -99,12 +104,16 @@ class RunStore:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        try:
-            self.index.add(folder)
-        except SclError:
-            pass  # the folder is the truth: the index picks the run up at its next sync
+        self._update_index(lambda index: index.add(folder))
         run = self._opened[folder.resolve()] = Run(folder, record)
         return run
+
+    def _update_index(self, change: Any) -> None:
+        """Apply ``change(index)``; a failure is logged, never raised (the index syncs from the folders later)."""
+        try:
+            change(self.index)
+        except SclError as exc:
+            _log.warning("The run index was not updated (%s); it catches up from the run folders later.", exc)
 
     def _new_folder(self, kind: str) -> Path:
         for _ in range(100):
@@ -168,29 +177,41 @@ class RunStore:
 
     def list(self, kind: str | None = None) -> list[RunRow]:
         """Every run, newest first, with its result summaries (index synced with the folders first)."""
-        return self.index.list(kind=kind)
+        try:
+            return self.index.list(kind=kind)
+        except SclError as exc:
+            _log.warning("The run index cannot be used (%s); reading the run folders directly.", exc)
+            return folder_rows(self.root, kind)
 
     def get(self, run_id: str) -> RunRow | None:
         """The index row of one run (synced first), or ``None``."""
-        return self.index.get(run_id)
+        return next((row for row in self.list() if row.id == run_id), None)
 
     # --- deleting ---------------------------------------------------------------------------
 
     def delete(self, run: Run | str) -> None:
         """Delete a run's folder (checkpoints, results, metrics) and its index row.
 
-        Refuses (``ConfigError``) while another process on this computer is still training the run:
+        Takes the run's writer lock, so a run that a process is training (or deleting) is refused:
         its next checkpoint or status write would recreate a partial folder that looks like a damaged run.
         """
         run = run if isinstance(run, Run) else self.open(run)
-        run.reload()
-        pid, host = run.record.get("pid"), run.record.get("host")
-        if (run.status_label == "running" and host == socket.gethostname() and pid and int(pid) != os.getpid()
-                and pid_alive(int(pid))):
-            raise ConfigError(f"Run {run.id} is still being trained by process {pid} on this computer.",
-                              "Cancel that training (Ctrl+C, or Cancel in the app) or let it finish, "
-                              "then delete the run.")
-        if self.index.get(run.id, sync=False) is None:
-            self.index.add(run.path)
-        self.index.delete(run.id, remove_files=True)
+        with run.writer("deleting the run"):
+            _remove_contents(run.path)
+        shutil.rmtree(run.path, ignore_errors=True)  # the lock file, released now (Windows cannot delete it held)
+        self._update_index(lambda index: index.delete(run.id))
         self._opened.pop(run.path.resolve(), None)
+
+
+def _remove_contents(folder: Path) -> None:
+    """Everything in a run folder but its lock file, run.json last (a failure leaves a run that can be deleted again)."""
+    children = sorted((p for p in folder.iterdir() if p.name != LOCK_FILE), key=lambda p: p.name == RUN_FILE)
+    try:
+        for child in children:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+    except OSError as exc:
+        raise SclError(f"Could not delete {folder}: {exc}.",
+                       "Close programs that use files of this run and try again.") from exc

@@ -24,7 +24,7 @@ from scl_desktop.core.model.augment import augment_batch, prepare_eval
 from scl_desktop.core.model.checkpoint import save_checkpoint
 from scl_desktop.core.model.losses import ce_loss, class_cost_weights, csce_loss
 from scl_desktop.core.model.networks import LinearClassifier
-from scl_desktop.core.model.predictor import batched_apply, load_encoder
+from scl_desktop.core.model.predictor import batched_apply, encoder_binding, load_encoder
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.config import ClassifierConfig
@@ -43,9 +43,16 @@ def fit_classifier(run: runs.Run, config: ClassifierConfig,
     Each epoch yields ``EpochMetrics`` with per-class, majority, minority and overall accuracy
     on the validation part (the test part when there is none). The result is saved under the
     method "SCL-CB", "SCL-CSCE" or "SCL-CE" and the classifier under
-    ``checkpoints/classifier_<balance>.pt``. Cancelling raises ``Cancelled``; the encoder and
-    earlier classifiers are untouched.
+    ``checkpoints/classifier_<balance>.pt``, bound to the encoder weights it was fitted on. Cancelling
+    raises ``Cancelled``; the encoder and earlier classifiers are untouched. Holds the run's writer lock
+    (refused while another process trains the run).
     """
+    with run.writer(f"scl fit --balance {config.balance}"):
+        return (yield from _fit(run, config, cancel))
+
+
+def _fit(run: runs.Run, config: ClassifierConfig,
+         cancel: CancelToken | None) -> Generator[Event, None, metrics.Evaluation]:
     if run.kind != "scl":
         raise ConfigError(f"Run {run.id} is a {run.kind} run; stage 2 needs a two-stage (scl) run.",
                           "Pass a run made by `scl train`.")
@@ -146,7 +153,7 @@ def fit_classifier(run: runs.Run, config: ClassifierConfig,
     save_checkpoint(run.classifier_file(config.balance), {
         "stage": STAGE, "balance": config.balance, "method": method, "model": classifier.state_dict(),
         "feature_dim": classifier.fc.in_features, "classes": list(split.classes), "config": config.to_json(),
-        "encoder_epoch": facts["epoch"],
+        **encoder_binding(facts),
     })
     # the same computation as evaluate_predictor: autocast encoder on prepare_eval, float32 classifier
     test_features = part_features if part == "test" else (yield from encode_part("test"))

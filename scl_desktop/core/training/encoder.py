@@ -10,6 +10,7 @@ events, checkpoints, resume, non-finite loss check) is ``training.loop.TrainLoop
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Generator
 from typing import Any
 
@@ -20,6 +21,7 @@ from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.devices import prepare_model, to_device
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, Event, Log
+from scl_desktop.core.methods import names_of
 from scl_desktop.core.model.augment import augment_batch
 from scl_desktop.core.model.losses import class_cost_weights
 from scl_desktop.core.model.networks import SupConModel
@@ -50,83 +52,91 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
     last checkpoint exactly where it stopped (same schedule, sampler order and augmentation draws). When ``cancel`` is
     set, training stops at the next step, saves a checkpoint, marks the run "cancelled" and raises
     ``Cancelled`` carrying the run. A non-finite loss or an out-of-memory error raises ``TrainingError`` (the
-    last good checkpoint stays on disk) and marks the run "failed".
+    last good checkpoint stays on disk) and marks the run "failed". The run's writer lock is held throughout
+    (a second trainer of the same run is refused); resuming marks its stored SCL-* results stale.
     """
     dist = DistContext.from_env()
-    state: dict[str, Any] | None = None
-    if resume:
-        config, split, state = yield from load_resume(run, EncoderConfig, config, STAGE, "scl train")
-        assert run is not None
-        if int(state["epoch"]) >= config.epochs:
-            yield Log(f"Run {run.id} already finished its {config.epochs} epochs; nothing to resume.")
-            return run
-        yield Log(f"Resuming run {run.id} at epoch {int(state['epoch']) + 1}, step {int(state['step']) + 1}.")
-    if split is None or config is None:
-        raise ConfigError("Stage 1 needs a split and a configuration.", "Pass both, or resume an existing run.")
+    with contextlib.ExitStack() as held:  # the run's writer lock, once the run is known
+        state: dict[str, Any] | None = None
+        if run is not None and dist.is_main:
+            held.enter_context(run.writer("scl train --resume" if resume else "scl train"))
+        if resume:
+            config, split, state = yield from load_resume(run, EncoderConfig, config, STAGE, "scl train")
+            assert run is not None
+            if int(state["epoch"]) >= config.epochs:
+                yield Log(f"Run {run.id} already finished its {config.epochs} epochs; nothing to resume.")
+                return run
+            yield Log(f"Resuming run {run.id} at epoch {int(state['epoch']) + 1}, step {int(state['step']) + 1}.")
+            if dist.is_main:  # the classifiers fitted so far describe the encoder as it was
+                run.mark_stale([m for m in run.methods() if m in names_of("scl")],
+                               f"fitted on the encoder of epoch {int(state['epoch'])}, which was trained further")
+        if split is None or config is None:
+            raise ConfigError("Stage 1 needs a split and a configuration.", "Pass both, or resume an existing run.")
 
-    device, amp = yield from setup_device(config, dist)
-    with dist.local_main_first():  # the first process of each machine decodes the image cache once
-        store, items, labels = yield from training_data(split, config, cancel)
-    if run is None:
-        run = dist.broadcast((run_store or RunStore()).create("scl", split, config.to_json(), config.seed, name=name, device=device)
-                             if dist.is_main else None)
-        yield Log(f"Run {run.id} in {run.path}.")
+        device, amp = yield from setup_device(config, dist)
+        with dist.local_main_first():  # the first process of each machine decodes the image cache once
+            store, items, labels = yield from training_data(split, config, cancel)
+        model = SupConModel(config.arch, config.proj_dim, config.weights_path)  # before the run: bad weights leave none
+        if run is None:
+            run = dist.broadcast((run_store or RunStore()).create("scl", split, config.to_json(), config.seed, name=name, device=device)
+                                 if dist.is_main else None)
+            if dist.is_main:
+                held.enter_context(run.writer("scl train"))
+            yield Log(f"Run {run.id} in {run.path}.")
+        net = maybe_compile(dist.wrap_model(prepare_model(model, device, config.channels_last), device), config.compile)
+        channels_last = config.channels_last and device.type == "cuda"
+        labels_t = torch.from_numpy(labels)
+        weights_t = class_cost_weights(np.bincount(labels, minlength=len(split.classes)))[labels_t] if config.cs_scl \
+            else None
+        sampler_cls = ClassBalancedSampler if config.sampler == "cb" else InstanceSampler
+        sampler = sampler_cls(labels, seed=config.seed, rank=dist.rank, world_size=dist.world_size)
+        augment_rng = torch.Generator(device=device)
+        augment_rng.manual_seed(config.seed + 1 + dist.rank)
 
-    model = SupConModel(config.arch, config.proj_dim, config.weights_path)
-    net = maybe_compile(dist.wrap_model(prepare_model(model, device, config.channels_last), device), config.compile)
-    channels_last = config.channels_last and device.type == "cuda"
-    labels_t = torch.from_numpy(labels)
-    weights_t = class_cost_weights(np.bincount(labels, minlength=len(split.classes)))[labels_t] if config.cs_scl \
-        else None
-    sampler_cls = ClassBalancedSampler if config.sampler == "cb" else InstanceSampler
-    sampler = sampler_cls(labels, seed=config.seed, rank=dist.rank, world_size=dist.world_size)
-    augment_rng = torch.Generator(device=device)
-    augment_rng.manual_seed(config.seed + 1 + dist.rank)
+        def step(positions: torch.Tensor) -> torch.Tensor:
+            images = to_device(store.batch(items[positions.numpy()]), device)
+            batch = images.shape[0]
+            views = augment_batch(images.repeat(2, 1, 1, 1), config.image_size, config.augment,
+                                  generator=augment_rng, channels_last=channels_last)
+            with amp.autocast(device):
+                projections = net(views)
+            features = torch.stack([projections[:batch], projections[batch:]], dim=1)
+            y = to_device(labels_t[positions], device)
+            w = None if weights_t is None else to_device(weights_t[positions], device)
+            return dist.supcon_loss(features, y, config.temperature, sample_weights=w)  # all ranks' views
 
-    def step(positions: torch.Tensor) -> torch.Tensor:
-        images = to_device(store.batch(items[positions.numpy()]), device)
-        batch = images.shape[0]
-        views = augment_batch(images.repeat(2, 1, 1, 1), config.image_size, config.augment,
-                              generator=augment_rng, channels_last=channels_last)
-        with amp.autocast(device):
-            projections = net(views)
-        features = torch.stack([projections[:batch], projections[batch:]], dim=1)
-        y = to_device(labels_t[positions], device)
-        w = None if weights_t is None else to_device(weights_t[positions], device)
-        return dist.supcon_loss(features, y, config.temperature, sample_weights=w)  # all ranks' views
-
-    loop = TrainLoop(
-        stage=STAGE, title="Stage 1", model=model, optimizer=make_sgd(
-            model.parameters(), config.lr, config.momentum, config.weight_decay, device),
-        amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
-        batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
-        generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,
-        checkpoint_every=config.checkpoint_every, cancel=dist.agreed_cancel(cancel),  # all ranks stop at one step
-        nonfinite_hint=NONFINITE_HINT,
-        checkpoint_extra={"arch": config.arch, "proj_dim": config.proj_dim, "feature_dim": model.feature_dim,
-                          "classes": list(split.classes), "config": config.to_json()},
-        record=(lambda row: run.append_metrics(STAGE, row)) if dist.is_main else None,
-        write_checkpoints=dist.is_main,
-    )
-    if dist.is_main:
-        if state is not None:
-            run.truncate_metrics(STAGE, int(state["epoch"]))
-        run.set_status("running")
-    try:
-        result = yield from loop.run(state)
-    except Exception as exc:
+        loop = TrainLoop(
+            stage=STAGE, title="Stage 1", model=model, optimizer=make_sgd(
+                model.parameters(), config.lr, config.momentum, config.weight_decay, device),
+            amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
+            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
+            generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,
+            checkpoint_every=config.checkpoint_every, cancel=dist.agreed_cancel(cancel),  # all ranks stop at one step
+            nonfinite_hint=NONFINITE_HINT,
+            checkpoint_extra={"arch": config.arch, "proj_dim": config.proj_dim, "feature_dim": model.feature_dim,
+                              "classes": list(split.classes), "config": config.to_json()},
+            record=(lambda row: run.append_metrics(STAGE, row)) if dist.is_main else None,
+            write_checkpoints=dist.is_main,
+        )
         if dist.is_main:
-            run.set_status("failed", str(exc))
-        raise
-    finally:
-        dist.shutdown()
-    if result.status == "cancelled":
+            if state is not None:
+                run.truncate_metrics(STAGE, int(state["epoch"]))
+            run.set_status("running")
+        try:
+            result = yield from loop.run(state)
+        except Exception as exc:
+            if dist.is_main:
+                run.set_status("failed", str(exc))
+            raise
+        finally:
+            dist.shutdown()
+        if result.status == "cancelled":
+            if dist.is_main:
+                run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}")
+            raise Cancelled(f"Stage 1 of run {run.id} was cancelled in epoch {result.epochs_done + 1}; "
+                            "its checkpoint was saved.", f"Continue with `scl train --resume {run.id}`.", kept=run)
         if dist.is_main:
-            run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}")
-        raise Cancelled(f"Stage 1 of run {run.id} was cancelled in epoch {result.epochs_done + 1}; "
-                        "its checkpoint was saved.", f"Continue with `scl train --resume {run.id}`.", kept=run)
-    if dist.is_main:
-        run.set_status("done")
-    yield Log(f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f}). "
-              f"Next: `scl fit {run.id} --balance cb`.")
-    return run
+            run.set_status("done")
+        yield Log(f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f}). "
+                  f"Next: `scl fit {run.id} --balance cb`.")
+        return run

@@ -15,7 +15,7 @@ from scl_desktop.core.data.cache import DecodedStore, build_store
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import ConfigError, DatasetError
 from scl_desktop.core.events import CancelToken, Event, Log
-from scl_desktop.core.model.checkpoint import load_checkpoint
+from scl_desktop.core.model.checkpoint import held_model, load_checkpoint
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.config import C, ImageModelSettings
 from scl_desktop.core.training.distributed import DistContext
@@ -76,9 +76,11 @@ def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, sta
         raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
     state = load_checkpoint(run.checkpoint_file)
     if state.get("stage") != stage:
-        raise ConfigError(f"Run {run.id} holds no {stage} checkpoint to resume (it is a {run.kind} run).",
-                          f"`{command} --resume` continues runs started with `{command}`; "
-                          "resume this one with the command that started it.")
+        held, continued_by = held_model(state)
+        raise ConfigError(f"Run {run.id} holds {held}, not a {stage} checkpoint, so `{command} --resume` cannot "
+                          "continue it.",
+                          f"Continue it with `{continued_by} --resume {run.id}`." if continued_by else
+                          f"`{command} --resume` continues runs started with `{command}`.")
     stored = config_cls.from_json(run.config)
     if config is not None and config != stored:
         yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")

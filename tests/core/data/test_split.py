@@ -6,6 +6,7 @@ import dataclasses
 import importlib
 import json
 import random
+import re
 
 import pytest
 
@@ -139,15 +140,18 @@ def test_ci_draw_of_a_class_does_not_depend_on_the_roles():
         ({"a": 10, "b": 10}, SplitConfig(majority_classes=("a", "b")), ConfigError, ["at least one minority"]),
         ({"a": 10, "b": 10}, SplitConfig(majority=1, majority_classes=("a",)), ConfigError, ["only one"]),
         ({"a": 10, "b": 10}, SplitConfig(major_frac=0.5, major_count=3), ConfigError, ["only one"]),
-        ({"a": 10, "b": 10}, SplitConfig(major_frac=1.5), ConfigError, ["major_frac"]),
-        ({"a": 10, "b": 10}, SplitConfig(s=0), ConfigError, ["s must be"]),
+        ({"a": 10, "b": 10}, SplitConfig(major_frac=1.5), ConfigError, ["--major-frac must", "Pass e.g. --major-frac"]),
+        ({"a": 10, "b": 10}, SplitConfig(s=0), ConfigError, ["--s must be", "Pass e.g. --s 10"]),
+        ({"a": 10, "b": 10}, SplitConfig(major_count=0), ConfigError, ["--major-count must be"]),
+        ({"a": 10, "b": 10}, SplitConfig(majority_threshold=3), ConfigError, ["--majority-threshold", "--majority K"]),
         ({"a": 10, "b": 10}, SplitConfig(seed=-1), ConfigError, ["seed"]),
         ({"a": 10, "b": 10}, SplitConfig(protocol="magic"), ConfigError, ["ci, stratified, predefined"]),
         ({"a": 10, "b": 0}, SplitConfig(), DatasetError, ["no images: b"]),
         ({"a": 10}, SplitConfig(), DatasetError, ["at least 2 classes"]),
         ({"a": 10, "b": 10}, SplitConfig(protocol="stratified", test_frac=0.6, val_frac=0.4), ConfigError,
-         ["nothing for training"]),
-        ({"a": 10, "b": 10}, SplitConfig(protocol="stratified", major_count=5), ConfigError, ["ci protocol"]),
+         ["--test-frac (0.6) + --val-frac (0.4)", "nothing for training"]),
+        ({"a": 10, "b": 10}, SplitConfig(protocol="stratified", major_count=5), ConfigError,
+         ["--major-count", "--protocol ci"]),
         ({"a": 10, "b": 10}, SplitConfig(protocol="predefined"), DatasetError, ["no split value"]),
     ],
 )
@@ -157,6 +161,9 @@ def test_errors_say_what_and_what_to_do(counts, cfg, error, words):
     assert info.value.hint
     for word in words:
         assert word in str(info.value)
+    # what the user reads names `scl split` options, never the config field names behind them
+    assert not re.search(r"(?<!-)\b(major_frac|major_count|test_per_class|test_frac|val_frac|majority_threshold|"
+                         r"majority_classes)\b", str(info.value))
 
 
 def test_stratified_keeps_train_and_test_per_class_and_assigns_roles_by_count():

@@ -440,8 +440,11 @@ def test_reasons_name_the_file_not_memory_paths_or_objects(tmp_path, monkeypatch
     halves_scene(tmp_path / "scene.tif")
     write_image(tmp_path / "photo.png", np.zeros((20, 20, 3), np.uint8))
 
-    def bad_window(self, inp, win):
-        raise RasterioIOError("/vsimem/6f1c2a-77/scene.tif, band 1: IReadBlock failed at X offset 0")
+    def bad_window(self, inp, win):  # rasterio's wrapper that only points to the GDAL error behind it
+        try:
+            raise RasterioIOError("/vsimem/6f1c2a-77/scene.tif, band 1: IReadBlock failed at X offset 0")
+        except RasterioIOError as gdal_error:
+            raise RasterioIOError("Read failed. See previous exception for details.") from gdal_error
 
     def bad_image(path, **kwargs):
         raise UnreadableImage(path, "cannot identify image file <_io.BytesIO object at 0x7f3a2c1d9e40>")

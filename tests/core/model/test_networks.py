@@ -111,3 +111,23 @@ def test_bad_configuration():
         SupConModel("tiny", proj_dim=0)
     with pytest.raises(ConfigError):
         LinearClassifier(8, 1)
+
+
+def test_weights_files_of_another_kind_say_what_they_are_and_what_to_do(tmp_path):
+    from scl_desktop.core.model.checkpoint import save_checkpoint
+
+    classifier = save_checkpoint(tmp_path / "classifier_cb.pt", {
+        "stage": "classifier", "method": "SCL-CB", "model": LinearClassifier(32, 3).state_dict()})
+    with pytest.raises(CheckpointError, match="stage-2 classifier checkpoint of scl_desktop .SCL-CB") as info:
+        build_encoder("tiny", classifier)
+    assert "checkpoints/last.pt" in info.value.hint
+    other = save_checkpoint(tmp_path / "last.pt", {"stage": "encoder", "arch": "tiny",
+                                                   "model": SupConModel("tiny").state_dict()})
+    with pytest.raises(CheckpointError, match="encoder checkpoint of scl_desktop with a tiny encoder") as info:
+        build_encoder("resnet18", other)
+    assert "--arch tiny" in info.value.hint
+    pickled = tmp_path / "whole_model.pth"
+    torch.save(build_encoder("tiny")[0], pickled)  # another program's habit: the whole module pickled
+    with pytest.raises(CheckpointError, match=r"pickled Python objects besides tensors \(torch.nn.modules") as info:
+        build_encoder("tiny", pickled)
+    assert "torch.save(model.state_dict()" in info.value.hint

@@ -220,19 +220,6 @@ def test_delete_run(home):
     assert RunStore().index.get(run.id) is None
 
 
-def test_delete_refuses_a_run_another_live_process_is_training(home):
-    # Regression: deleting a run under training let the trainer's next checkpoint / status write recreate a
-    # partial folder (no config or split) that then showed up as a damaged run.
-    run = RunStore().create("scl", make_split(), {}, seed=0)
-    run._save_record(pid=os.getppid())  # as if the parent process were training it
-    with pytest.raises(ConfigError, match="still being trained"):
-        RunStore().delete(run.id)
-    assert run.path.exists()
-    run._save_record(pid=2**22 + 12345)  # a process that no longer exists: "interrupted", deletable
-    RunStore().delete(run.id)
-    assert not run.path.exists()
-
-
 # --- CLI: scl runs ..., scl evaluate ----------------------------------------------------------
 
 def two_runs():
@@ -288,6 +275,34 @@ def test_cli_evaluate_json(home, capsys):
     assert "Plain" in out and "minority %" in out and "river" in out
     assert main(["evaluate", "no-such-run"]) == 2
     assert "No run matches" in capsys.readouterr().err
+
+
+def test_cli_evaluate_refuses_unknown_methods_and_names_missing_ones(home, capsys):
+    from scl_desktop.cli import main
+
+    a, _ = two_runs()
+    assert main(["evaluate", a.id, "--method", "FOO"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown method 'FOO'" in err and "SCL-CB" in err and "Plain-CSCE" in err
+    assert main(["evaluate", a.id, "--method", "SCL-CSCE"]) == 0
+    assert "has no SCL-CSCE result yet" in capsys.readouterr().out
+
+
+def test_cli_show_and_evaluate_mark_stale_results(home, capsys):
+    from scl_desktop.cli import main
+
+    a, _ = two_runs()
+    a.mark_stale(["SCL-CB"], "fitted on the encoder of epoch 1, which was trained further")
+    for command in (["runs", "show", a.id], ["evaluate", a.id]):
+        assert main(command) == 0
+        out = capsys.readouterr().out
+        assert "SCL-CB (stale)" in out and f"refit with `scl fit {a.id} --balance cb`" in out
+        assert "SCL-CE (stale)" not in out
+    assert main(["evaluate", a.id, "--json"]) == 0
+    rows = {r["method"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert "trained further" in rows["SCL-CB"]["stale"] and rows["SCL-CE"]["stale"] is None
+    a.save_result("SCL-CB", some_evaluation(6))  # a refit result is no longer stale
+    assert RunStore().open(a.id).stale_results == {}
 
 
 def test_cli_evaluate_recompute_uses_the_predictor(home, capsys, monkeypatch):

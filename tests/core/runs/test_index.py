@@ -107,13 +107,12 @@ def test_interrupted_run_is_labelled(home):
     assert RunStore().open(run.id).status_label == "interrupted"
 
 
-def test_delete_keeps_or_removes_files(home):
+def test_deleting_a_row_keeps_the_folder_which_comes_back(home):
     a = RunStore().create("scl", make_split(), {}, seed=0)
     registry = RunStore().index
-    registry.delete(a.id, remove_files=False)
+    registry.delete(a.id)
     assert a.path.exists() and registry.get(a.id, sync=False) is None
-    registry.delete(registry.add(a.path).id, remove_files=True)
-    assert not a.path.exists()
+    assert registry.get(a.id) is not None  # the folder is the truth: the next sync adds it again
 
 
 def test_concurrent_writers_and_readers(home):
@@ -135,3 +134,70 @@ def test_concurrent_writers_and_readers(home):
         t.join()
     assert not errors
     assert len(RunStore().index.list()) == 4
+
+
+def test_a_page_damaged_while_in_use_is_rebuilt_from_the_folders(home):
+    store = RunStore()
+    run = store.create("scl", make_split(), {}, seed=0)
+    run.save_result("SCL-CB", some_evaluation())
+    assert [r.id for r in store.list()] == [run.id]  # the index is open and in use
+    with sqlite3.connect(db_path(home)) as conn:  # the last connection checkpoints the WAL into the file
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        runs_page = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'runs'").fetchone()[0]
+    conn.close()
+    with open(db_path(home), "r+b") as fh:  # garble the runs table's page: the header still reads fine
+        fh.seek((runs_page - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"), sqlite3.connect(db_path(home)) as conn:
+        conn.execute("SELECT * FROM runs").fetchall()
+    conn.close()
+    rows = store.list()
+    assert [r.id for r in rows] == [run.id] and "SCL-CB" in rows[0].results
+    assert list(db_path(home).parent.glob("runs.sqlite.damaged-*"))
+
+
+def full_disk(monkeypatch):
+    """Every index connection behaves as on a full disk: SQLite refuses to grow the file (SQLITE_FULL)."""
+    from scl_desktop.core.runs import index as index_mod
+
+    real = sqlite3.connect
+
+    def connect(*args, **kwargs):
+        conn = real(*args, **kwargs)
+        conn.execute("PRAGMA max_page_count = 1")
+        return conn
+
+    monkeypatch.setattr(index_mod.sqlite3, "connect", connect)
+
+
+def test_a_full_disk_is_a_disk_full_error_naming_the_folder_and_never_fails_a_run(home, monkeypatch, caplog):
+    from scl_desktop.core.errors import DiskFullError
+    from scl_desktop.core.runs.index import RunIndex
+
+    old = RunStore().create("scl", make_split(), {}, seed=0)
+    full_disk(monkeypatch)
+    with pytest.raises(DiskFullError) as info:
+        RunIndex(home / "full" / "runs.sqlite", old.path.parent)
+    assert str(home / "full") in info.value.what and "Free some space" in info.value.hint
+    store = RunStore(old.path.parent, index_path=home / "full" / "runs.sqlite")  # its index cannot be written
+    run = store.create("scl", make_split(), {}, seed=1, name="named")  # the name check and the index add fail
+    assert "run index was not updated" in caplog.text
+    run.save_result("SCL-CB", some_evaluation())
+    rows = store.list()  # read from the folders directly
+    assert {r.id for r in rows} == {old.id, run.id} and "SCL-CB" in store.get(run.id).results
+    store.delete(run.id)
+    assert not run.path.exists() and [r.id for r in store.list()] == [old.id]
+    monkeypatch.undo()
+    assert [r.id for r in store.list()] == [old.id] and store.index.path.is_file()  # the index catches up
+
+
+def test_disk_io_error_on_a_full_disk_is_a_disk_full_error(home, monkeypatch):
+    from scl_desktop.core.errors import DiskFullError, SclError
+    from scl_desktop.core.runs import index as index_mod
+
+    registry = RunStore().index
+    error = sqlite3.OperationalError("disk I/O error")
+    monkeypatch.setattr(index_mod, "_free_bytes", lambda folder: 0)
+    assert isinstance(registry._error(error), DiskFullError)
+    monkeypatch.setattr(index_mod, "_free_bytes", lambda folder: 10 * 2**30)
+    assert type(registry._error(error)) is SclError

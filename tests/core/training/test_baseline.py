@@ -7,7 +7,7 @@ import torch
 
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, drive
-from scl_desktop.core.model.predictor import evaluate_run, load_predictor
+from scl_desktop.core.model.predictor import evaluate_run, load_encoder, load_predictor
 from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
@@ -51,6 +51,9 @@ def test_baseline_predictor_and_wrong_uses(split):
         load_predictor(run, "Plain-CB")
     with pytest.raises(ConfigError, match="scl train"):
         drive(fit_classifier(run, ClassifierConfig(device="cpu")))
+    with pytest.raises(CheckpointError, match=r"holds a Plain baseline model trained end to end \(made by `scl baseline`\), no stage-1") as info:
+        load_encoder(run)
+    assert f"scl evaluate {run.id}" in info.value.hint
 
 
 def test_eval_every_skips_epochs(split):
@@ -99,11 +102,14 @@ def test_resuming_a_run_of_the_other_trainer_is_a_clear_error(split):
     from scl_desktop.core.training.config import EncoderConfig
     from scl_desktop.core.training.encoder import train_encoder
 
-    for kind, stage, config in (("scl", "encoder", EncoderConfig()), ("baseline", "baseline", tiny_baseline_config())):
+    for kind, stage, config, held, command in (
+            ("scl", "encoder", EncoderConfig(), "a stage-1 resnet50 encoder", "scl train"),
+            ("baseline", "baseline", tiny_baseline_config(), "a Plain-CB baseline model", "scl baseline")):
         run = RunStore().create(kind, split, config.to_json(), 0)
-        save_checkpoint(run.checkpoint_file, {"stage": stage, "epoch": 1, "step": 0})
+        save_checkpoint(run.checkpoint_file, {"stage": stage, "epoch": 1, "step": 0, "arch": "resnet50",
+                                              "method": "Plain-CB"})
         other = (train_baseline(None, None, run=run, resume=True) if kind == "scl"
                  else train_encoder(None, None, run=run, resume=True))
-        with pytest.raises(ConfigError, match=f"it is a {kind} run") as info:
+        with pytest.raises(ConfigError, match=f"holds {held}") as info:  # says exactly what the run holds ...
             drive(other)
-        assert "--resume" in info.value.hint
+        assert info.value.hint == f"Continue it with `{command} --resume {run.id}`."  # ... and how to continue it

@@ -44,7 +44,11 @@ def test_checkpoint_round_trip_and_clear_errors(tmp_path):
         load_checkpoint(broken)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(CheckpointError, match="is not a checkpoint of scl_desktop"):
+    with pytest.raises(CheckpointError, match="holds bare model weights .*not a checkpoint of scl_desktop") as info:
+        load_checkpoint(foreign)
+    assert "--weights" in info.value.hint and "damaged" not in str(info.value)
+    torch.save({"epoch": 3, "optimizer_states": [], "global_step": 9}, foreign)  # another program's training state
+    with pytest.raises(CheckpointError, match=r"checkpoint of another program \(keys: epoch, global_step"):
         load_checkpoint(foreign)
 
 
