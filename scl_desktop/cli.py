@@ -46,6 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     except Cancelled as exc:  # every command: Ctrl-C / cancel stops cleanly, keeps the work, exits 130
         logging.getLogger("scl").info("%s cancelled: %s", args.command, exc)
         print(f"cancelled: {exc}", file=sys.stderr)
+        kept = getattr(exc.kept, "id", None)  # a run: scripts with --json still learn which one
+        if getattr(args, "json", False) and kept is not None:
+            from scl_desktop.terminal import print_json
+
+            print_json({"status": "cancelled", "run": kept, "path": str(exc.kept.path)})
         return 130
     except SclError as exc:
         logging.getLogger("scl").info("%s failed: %s", args.command, exc)

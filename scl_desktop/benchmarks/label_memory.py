@@ -4,7 +4,7 @@
 
 Writes the scene (tiled, deflate-compressed, EPSG:32633, 0.5 m pixels, a nodata corner) block by
 block into a temporary folder (or ``--scene PATH``, kept and reused), then labels it in a child
-process with a randomly initialised ``fit_classifier.Predictor`` (the same code path as a trained
+process with a randomly initialised ``model.predictor.Predictor`` (the same code path as a trained
 run: reader threads, window reads, band mapping, resize, batched inference) and writes CSV,
 GeoJSON and the classification raster. The child's peak resident memory (``ru_maxrss``) is the
 number reported; the scene is never held in memory whole.

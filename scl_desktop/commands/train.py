@@ -103,6 +103,7 @@ def _sgd_options(p: argparse.ArgumentParser, cls: type) -> None:
 
 def _image_model_options(p: argparse.ArgumentParser, cls: type) -> None:
     from scl_desktop.core.model.settings import ROTATE_MODES, AugmentConfig
+    from scl_desktop.core.options import help_of
     from scl_desktop.core.options import help_text as h
 
     p.add_argument("--arch", metavar="ARCH", help=h(cls, "arch"))
@@ -111,7 +112,8 @@ def _image_model_options(p: argparse.ArgumentParser, cls: type) -> None:
     p.add_argument("--weights", dest="weights_path", metavar="PTH", help=h(cls, "weights_path"))
     _sgd_options(p, cls)
     for part in ("crop", "flip", "rotate", "color"):
-        p.add_argument(f"--no-{part}", action="store_true", help="switch off: " + h(AugmentConfig, part))
+        what = help_of(AugmentConfig, part).rstrip(".")
+        p.add_argument(f"--no-{part}", action="store_true", help=f"switch off {what[:1].lower()}{what[1:]} (on by default)")
     p.add_argument("--rotate-mode", choices=ROTATE_MODES, help=h(AugmentConfig, "rotate_mode"))
     p.add_argument("--checkpoint-every", type=int, metavar="N", help=h(cls, "checkpoint_every"))
     p.add_argument("--no-amp", dest="amp", action="store_false", default=None,
@@ -182,13 +184,14 @@ def _train_or_resume(args: argparse.Namespace, train: Any, config_cls: type) -> 
 
     printer, out = printer_for(args)
     token = CancelToken()
+    store = RunStore()
     if args.resume:
         if args.split:
             out("Note: SPLIT is ignored with --resume; the run's own split is used.")
-        step = train(None, None, run=RunStore().open(args.resume), resume=True, cancel=token)
+        step = train(None, None, run=store.open(args.resume), resume=True, cancel=token, run_store=store)
     else:
         config = _build_config(config_cls, args, out)
-        step = train(_load_split(args.split), config, cancel=token, name=args.name)
+        step = train(_load_split(args.split), config, cancel=token, name=args.name, run_store=store)
     with ctrl_c_cancels(token, out):
         return drive(step, printer)
 

@@ -140,7 +140,7 @@ def config_dir() -> Path:
 
 
 def data_dir() -> Path:
-    """Folder for runs, the run registry and the generated demo data (movable in Settings)."""
+    """Folder for runs, the run index and the generated demo data (movable in Settings)."""
     return _dir("data")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from scl_desktop.core.errors import Cancelled
-from scl_desktop.core.events import CancelToken
+from scl_desktop.core.events import CancelToken, Log
 
 StepFactory = Callable[[CancelToken], Generator[Any, None, Any]]
 
@@ -78,6 +78,7 @@ class _StepWorker(QObject):
                     break
                 self.event.emit(event)
         except Cancelled as exc:
+            self.event.emit(Log(exc.what, "warning"))  # what stopped and what was kept (the hint names CLI commands)
             self.cancelled.emit(exc.kept)  # the step stopped cleanly; what it kept (or None)
             return
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the user, none may kill the app

@@ -230,11 +230,12 @@ class SplitManifest:
             out[self.dataset.items[i].label] += 1
         return out
 
-    def fingerprint(self, parts: tuple[str, ...] = ("train", "val", "test")) -> str:
+    def fingerprint(self, parts: tuple[str, ...] = ("train", "test")) -> str:
         """A short hash of the dataset source, the classes and the images of ``parts``.
 
-        Two splits with the same fingerprint train and score on the same images, so their
-        results can be compared; ``parts=("test",)`` compares test sets only.
+        Two splits with the same (default) fingerprint train and are scored on the same images, so
+        their results can be compared (the validation part only steers curves); ``parts=("test",)``
+        compares test sets only.
         """
         digest = hashlib.sha256(json.dumps([self.dataset.source, list(self.classes)]).encode())
         for part in parts:

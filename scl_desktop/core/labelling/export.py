@@ -124,19 +124,6 @@ def _write_geojson_file(result: LabelResult, path: Path) -> None:
         fh.write("\n]}\n")
 
 
-def write_csv(result: LabelResult, path: str | os.PathLike[str]) -> Path:
-    """One row per labelled image or window (header ``types.CSV_FIELDS``); atomic."""
-    return export_outputs(result, csv_path=path).written[0]
-
-
-def write_geojson(result: LabelResult, path: str | os.PathLike[str]) -> Path:
-    """Window footprints in WGS84 as an RFC 7946 FeatureCollection with the CSV columns as properties; atomic.
-
-    Raises ``ConfigError`` (before writing) when no row has WGS84 coordinates.
-    """
-    return export_outputs(result, geojson=path).written[0]
-
-
 # ---------------------------------------------------------------------------------------------
 # classification rasters
 

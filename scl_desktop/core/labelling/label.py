@@ -103,7 +103,7 @@ class LabelModel:
     """What labelling needs of a trained model.
 
     ``predictor`` maps uint8 images [B, 3, size, size] to class probabilities [B, C] (e.g.
-    ``fit_classifier.Predictor``); ``raster`` holds the training band mapping and stretch;
+    ``model.predictor.Predictor``); ``raster`` holds the training band mapping and stretch;
     ``default_tile`` is the window size in pixels when none is given.
     """
 

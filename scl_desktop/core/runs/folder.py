@@ -351,10 +351,6 @@ class Run:
                                   "Fit that classifier first, e.g. `scl fit RUN --balance cb`.")
         return Evaluation.load(folder)
 
-    def results(self) -> dict[str, dict[str, Any]]:
-        """Every stored result: method -> evaluation JSON."""
-        return {m: self.evaluation(m).to_json() for m in self.methods()}
-
     def result_rows(self) -> list[dict[str, Any]]:
         """One JSON row per method as `scl evaluate --json` prints it (percent; classes without test samples left
         out; ``stale``: why the result no longer matches the run's models, or ``None``)."""

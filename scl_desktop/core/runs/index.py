@@ -1,10 +1,10 @@
 """The run index: SQLite (WAL mode) over the run folders, for listing and comparing.
 
-The run folders are the truth; the registry is an index that can always be rebuilt from them.
+The run folders are the truth; the index can always be rebuilt from them.
 Every run folder holds a ``run.json`` record (id, kind, status, dataset, architecture, result
 summaries). ``RunIndex.list`` first syncs the index with the folders: rows of folders deleted by
 hand are dropped, folders it does not know are added, and rows whose ``run.json`` changed are
-refreshed. A missing, outdated or damaged database file is rebuilt by scanning ``runs_dir()``, also
+refreshed. A missing, outdated or damaged database file is rebuilt by scanning ``runs_root``, also
 when the damage ("database disk image is malformed") shows only during use.
 Several processes may read and write at once (WAL mode, a busy timeout, short transactions).
 """
@@ -65,7 +65,7 @@ PRAGMA user_version = {SCHEMA_VERSION};
 
 @dataclass(frozen=True)
 class RunRow:
-    """One registry row: the run's identity, state, dataset, architecture and result summaries.
+    """One index row: the run's identity, state, dataset, architecture and result summaries.
 
     ``results`` maps method name to {"majority", "minority", "overall", "balanced_accuracy",
     "macro_f1"} in percent (``None`` where not defined).
@@ -181,7 +181,7 @@ class RunIndex:
                                  f"updated ({text}).",
                                  "Free some space there (or choose another data folder); the runs themselves are "
                                  "safe in their folders and the index is rebuilt from them.")
-        return SclError(f"The run registry {self.path} cannot be used ({text}).",
+        return SclError(f"The run index {self.path} cannot be used ({text}).",
                         "Check that the data folder is writable; deleting runs.sqlite is safe, it is rebuilt from the run folders.")
 
     def _ensure(self) -> None:

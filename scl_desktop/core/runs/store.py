@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     import torch
 
 INDEX_FILE = "runs.sqlite"
+RUN_ID_RE = re.compile(r"^\d{8}-\d{6}-[a-z]+-[0-9a-f]{4}$")
+"""What run ids look like (``20250131-142233-scl-3fa9``); no run name may."""
 _log = logging.getLogger(__name__)
 
 
@@ -53,11 +56,9 @@ class RunStore:
     rebuilt from the folders) once, on first use.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None = None,
-                 index_path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else runs_dir()
-        self._index_path = Path(index_path) if index_path is not None else (
-            data_dir() / INDEX_FILE if root is None else self.root / INDEX_FILE)
+        self._index_path = data_dir() / INDEX_FILE if root is None else self.root / INDEX_FILE
         self._index: RunIndex | None = None
         self._opened: dict[Path, Run] = {}
 
@@ -80,8 +81,7 @@ class RunStore:
         if kind not in RUN_KINDS:
             raise ConfigError(f"Unknown run kind {kind!r}.", f"Use one of {', '.join(RUN_KINDS)}.")
         if name is not None:
-            check_name(name, "Run name")
-            self._check_name_free(name)
+            self.check_name_free(name)
         config_json = jsonable_config(config)
         folder = self._new_folder(kind)
         run_id = folder.name
@@ -128,16 +128,22 @@ class RunStore:
                                "Choose a writable data folder (Settings in the app, or set SCL_HOME).") from exc
         raise SclError(f"Could not create a new run folder in {self.root}.", "Try again in a second.")
 
-    def _check_name_free(self, name: str) -> None:
-        taken = [row.id for row in self.list() if row.name == name]
+    def check_name_free(self, name: str) -> None:
+        """``ConfigError`` unless ``name`` can name a new run: a valid file name, not shaped like a run
+        id, and used by no other run (as a name or an id). Trainers call it before any work."""
+        check_name(name, "Run name")
+        if RUN_ID_RE.match(name):
+            raise ConfigError(f"The run name {name!r} looks like a run id.", "Choose a name that does not.")
+        taken = [row.id for row in self.list() if name in (row.name, row.id)]
         if taken:
             raise ConfigError(f"The run name {name!r} is already used by run {taken[0]}.",
-                              "Choose another name, or delete or rename that run first.")
+                              "Choose another name, or delete that run first.")
 
     # --- opening and listing ----------------------------------------------------------------
 
     def open(self, id_or_path: str | os.PathLike[str]) -> Run:
-        """Open a run by folder path, exact id, exact name, or unique id prefix (in that order).
+        """Open a run by folder path (absolute or with a separator), exact id, exact name, or unique id
+        prefix, in that order; a bare folder name in the current directory only when nothing else matches.
 
         ``CheckpointError`` when nothing matches, when a prefix matches several runs (listing
         them), or when the folder is damaged.
@@ -146,10 +152,9 @@ class RunStore:
         if not text:
             raise CheckpointError("No run was given.", "Pass a run id from `scl runs list` or the folder of a run.")
         path = Path(text).expanduser()
-        looks_like_path = path.is_absolute() or os.sep in text or bool(os.altsep and os.altsep in text)
-        if (path / RUN_FILE).is_file() or (looks_like_path and path.is_dir()):
-            return self._run(path)  # raises a clear error for a folder that is not a run
-        if looks_like_path:
+        if path.is_absolute() or os.sep in text or bool(os.altsep and os.altsep in text):
+            if path.is_dir():
+                return self._run(path)  # raises a clear error for a folder that is not a run
             raise CheckpointError(f"There is no run folder at {path}.",
                                   "Check the path, or pass a run id from `scl runs list`.")
         if (self.root / text / RUN_FILE).is_file():
@@ -163,6 +168,8 @@ class RunStore:
                 more = f" and {len(matches) - 8} more" if len(matches) > 8 else ""
                 raise CheckpointError(f"{len(matches)} runs match {text!r}: {shown}{more}.",
                                       "Give the whole run id (see `scl runs list`).")
+        if (path / RUN_FILE).is_file():
+            return self._run(path)
         raise CheckpointError(f"No run matches {text!r}.", "See `scl runs list` for the runs there are.")
 
     def _run(self, folder: Path) -> Run:
@@ -171,7 +178,7 @@ class RunStore:
         key = folder.resolve()
         run = self._opened.get(key)
         if run is None:
-            run = self._opened[key] = Run(folder)
+            run = self._opened[key] = Run(key)
             return run
         return run.reload()
 
@@ -182,10 +189,6 @@ class RunStore:
         except SclError as exc:
             _log.warning("The run index cannot be used (%s); reading the run folders directly.", exc)
             return folder_rows(self.root, kind)
-
-    def get(self, run_id: str) -> RunRow | None:
-        """The index row of one run (synced first), or ``None``."""
-        return next((row for row in self.list() if row.id == run_id), None)
 
     # --- deleting ---------------------------------------------------------------------------
 

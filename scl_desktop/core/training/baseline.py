@@ -63,12 +63,15 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
         if split is None or config is None:
             raise ConfigError("The baseline needs a split and a configuration.", "Pass both, or resume an existing run.")
         method = method_for("baseline", config.balance).name
+        run_store = run_store or RunStore()
+        if run is None and name is not None:
+            run_store.check_name_free(name)  # before any work
 
         device, amp = yield from setup_device(config, DistContext())
         store, items, labels = yield from training_data(split, config, cancel)
         encoder, dim = build_encoder(config.arch, config.weights_path)  # before the run: bad weights leave none
         if run is None:
-            run = (run_store or RunStore()).create("baseline", split, config.to_json(), config.seed, name=name, device=device)
+            run = run_store.create("baseline", split, config.to_json(), config.seed, name=name, device=device)
             held.enter_context(run.writer("scl baseline"))
             yield Log(f"Run {run.id} ({method}) in {run.path}.")
         model = Predictor(encoder, LinearClassifier(dim, len(split.classes)), config.image_size, split.classes,
@@ -130,7 +133,14 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
         if part == "test" and config.epochs in scored:
             evaluation = scored[config.epochs]  # the last epoch was already scored on the test part
         else:
-            evaluation = yield from evaluate_predictor(model, split, store, device, amp, config.batch_size, cancel)
+            try:
+                evaluation = yield from evaluate_predictor(model, split, store, device, amp, config.batch_size,
+                                                           cancel)
+            except Cancelled as exc:  # trained, not yet scored: resuming scores it
+                run.set_status("cancelled", "cancelled during the final evaluation")
+                raise Cancelled(f"The {method} baseline was cancelled during its final evaluation.",
+                                f"Its training is finished; `scl baseline --resume {run.id}` scores it.",
+                                kept=run) from exc
         run.save_result(method, evaluation, extra={"stage": STAGE, "config": config.to_json()})
         run.set_status("done")
         yield Log(metrics.result_line(method, evaluation))

@@ -12,7 +12,7 @@ same lines either way:
 * ``supcon_loss`` computes SupCon for this rank's anchors against the projections of *all*
   ranks (a gradient-preserving all-gather; labels gathered too), scaled so that N processes with
   batch B give exactly the gradients of one process with the global batch of N*B;
-* ``is_main`` tells which process writes checkpoints, logs, metrics and the run registry;
+* ``is_main`` tells which process writes checkpoints, logs, metrics and the run records;
   ``broadcast`` hands rank 0's objects (run folder, resumed state) to the others;
 * ``local_main_first`` lets one process per machine build the image cache before the others;
   ``agreed_cancel`` makes every rank stop at the same step when any of them is cancelled.
@@ -132,7 +132,7 @@ class DistContext:
 
     @property
     def is_main(self) -> bool:
-        """True on the one process (rank 0) that writes checkpoints, logs, metrics and the registry."""
+        """True on the one process (rank 0) that writes checkpoints, logs, metrics and the run record."""
         return self.rank == 0
 
     def init(self, device: torch.device | str, timeout_s: float = 1800.0) -> torch.device:

@@ -72,13 +72,16 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
                                f"fitted on the encoder of epoch {int(state['epoch'])}, which was trained further")
         if split is None or config is None:
             raise ConfigError("Stage 1 needs a split and a configuration.", "Pass both, or resume an existing run.")
+        run_store = run_store or RunStore()
+        if run is None and name is not None:
+            run_store.check_name_free(name)  # before any work; every rank sees the same answer
 
         device, amp = yield from setup_device(config, dist)
         with dist.local_main_first():  # the first process of each machine decodes the image cache once
             store, items, labels = yield from training_data(split, config, cancel)
         model = SupConModel(config.arch, config.proj_dim, config.weights_path)  # before the run: bad weights leave none
         if run is None:
-            run = dist.broadcast((run_store or RunStore()).create("scl", split, config.to_json(), config.seed, name=name, device=device)
+            run = dist.broadcast(run_store.create("scl", split, config.to_json(), config.seed, name=name, device=device)
                                  if dist.is_main else None)
             if dist.is_main:
                 held.enter_context(run.writer("scl train"))

@@ -34,7 +34,7 @@ LOG_INTERVAL_S = 0.5
 
 
 class IndexSampler(Protocol):
-    """What the samplers of ``core.samplers`` provide: a per-epoch order of sample positions."""
+    """What the samplers of ``model.samplers`` provide: a per-epoch order of sample positions."""
 
     def set_epoch(self, epoch: int) -> None: ...
 

@@ -1,6 +1,6 @@
 """`scl bench`: throughput of the real training and labelling code against their references.
 
-Everything runs on synthetic data in a temporary folder; no run, cache or registry entry of the
+Everything runs on synthetic data in a temporary folder; no run, cache or index entry of the
 user is touched. Numbers are samples (images) per second; stage 1 counts an image once although
 it makes two views.
 

@@ -1,6 +1,6 @@
 """Export a trained model (encoder + linear classifier, one graph) to ONNX, checked with onnxruntime.
 
-The graph is the run's ``fit_classifier.Predictor`` as labelling and evaluation use it:
+The graph is the run's ``model.predictor.Predictor`` as labelling and evaluation use it:
 
 * input ``image``: uint8 ``[batch, 3, S, S]`` RGB, S = the run's working size, i.e. the image
   after the training band mapping and stretch, resized to S x S (antialiased bilinear);
@@ -160,7 +160,7 @@ def compare_onnx(path: str | os.PathLike[str], predictor: torch.nn.Module,
 
 def export_model(model: Any, out: str | os.PathLike[str], split: Any = None, arch: str | None = None,
                  check: int = 8) -> Generator[Event, None, OnnxExport]:
-    """Export a loaded ``labelling.LabelModel`` to ``out`` (atomic) and check it on ``check`` images.
+    """Export a loaded ``labelling.label.LabelModel`` to ``out`` (atomic) and check it on ``check`` images.
 
     ``split``: the run's split, whose test images are used for the check. Raises ``SclError``
     when onnxruntime's probabilities differ from torch's by more than ``TOLERANCE`` (the file

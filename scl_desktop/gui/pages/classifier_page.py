@@ -54,7 +54,9 @@ class ClassifierPage(QWidget):
         explain.setWordWrap(True)
         left = form_panel("Stage 2: re-balanced linear classifier", explain, (paper,), self.form, 300)
 
-        self.controls = TaskControls(session, "Fit classifier")
+        self.controls = TaskControls(session, "Fit classifier",
+                                     cancelled_text="Cancelled; the encoder and earlier classifiers are unchanged.",
+                                     cancel_tip="Stop fitting (nothing of this fit is kept; fit again to finish)")
         self.controls.start_clicked.connect(self.start)
         self.run_label = QLabel("Train an encoder first (Encoder page) or open a run (Runs page).")
         self.run_label.setWordWrap(True)

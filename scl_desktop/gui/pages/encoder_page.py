@@ -93,7 +93,7 @@ class EncoderPage(QWidget):
         config = read_form(self.session, self.form, "encoder")
         if config is None:
             return
-        self._begin(lambda token: train_encoder(split, config, cancel=token), "Starting stage 1…", config.epochs)
+        self._begin(lambda token: train_encoder(split, config, cancel=token, run_store=self.session.store), "Starting stage 1…", config.epochs)
 
     def resume(self) -> None:
         """Continue the current run from its last checkpoint (with its stored configuration)."""
@@ -141,7 +141,9 @@ class EncoderPage(QWidget):
     def _on_cancelled(self, run: Any) -> None:
         last = self._last_epoch
         done = f" after epoch {last.epoch}/{last.epochs}" if last is not None else ""
-        self.controls.progress.status.setText(f"Cancelled{done}; the checkpoint was kept: Resume continues from it.")
+        self.controls.progress.status.setText(
+            f"Cancelled{done}; the checkpoint was kept: Resume continues from it." if run is not None
+            else "Cancelled before training began; nothing was kept.")
         self._keep(run)
 
     def _keep(self, run: Any) -> None:

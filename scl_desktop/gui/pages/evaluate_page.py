@@ -57,8 +57,12 @@ def comparable_results(store: RunStore, split: SplitManifest, first: Any = None)
     """
     fingerprint = split.fingerprint()
     runs: list[Any] = [first] if first is not None else []
-    runs += [store.open(row.path) for row in store.list()
-             if row.results and row.split == fingerprint and (first is None or row.id != first.id)]
+    for row in store.list():
+        if row.results and row.split == fingerprint and (first is None or row.id != first.id):
+            try:
+                runs.append(store.open(row.path))
+            except SclError:  # a folder that vanished or is damaged is left out, not the whole comparison
+                continue
     rows: list[ResultRow] = []
     for run in runs:
         for method in run.methods():
@@ -201,12 +205,20 @@ class EvaluatePage(QWidget):
         config = read_form(self.session, self.baseline_form, "baseline")
         if config is None:
             return
-        task = self.session.start_task("Baseline", lambda token: train_baseline(split, config, cancel=token))
+        task = self.session.start_task("Baseline", lambda token: train_baseline(split, config, cancel=token, run_store=self.session.store))
         if not self.baseline_controls.track(task, "Starting the baseline…"):
             return
         assert task is not None
         task.event.connect(self._on_event)
         task.finished.connect(lambda _result: self.refresh())
+        task.cancelled.connect(self._baseline_cancelled)
+
+    def _baseline_cancelled(self, run: object) -> None:
+        """Show the cancelled baseline's run (it keeps its checkpoint) and say how to finish it."""
+        if run is not None:
+            self.session.log.emit(f"The baseline run {run.id} keeps its checkpoint; finish it with "
+                                  f"`scl baseline --resume {run.id}` (the app trains baselines anew).", "warning")
+        self.refresh()
 
     def _on_event(self, event: object) -> None:
         if isinstance(event, Log):

@@ -2,9 +2,9 @@
 
 Drop image folders, GeoTIFF tiles or large scenes on the window (or add them with the buttons),
 choose the run and its model, how scenes are cut into windows, the batch size and device, and
-press Label. ``core.labelling.label_inputs`` runs in a worker; its ``LabelBatch`` events fill
+press Label. ``core.labelling.label.label_inputs`` runs in a worker; its ``LabelBatch`` events fill
 the results table live. At the end: thumbnails, the class histogram, each classified scene
-drawn over its image, and exports (``core.geo_export.export_outputs``) with their report.
+drawn over its image, and exports (``core.labelling.export.export_outputs``) with their report.
 All labelling logic is in ``core``; this page collects options and draws what comes back.
 """
 

@@ -1,7 +1,7 @@
 """Export buttons for a labelling result (CSV, GeoJSON, classification GeoTIFF, confidence raster)
 and the export report: what was written, and what was not and why.
 
-The files are written by ``core.geo_export.export_outputs`` in a worker task. Outputs a result
+The files are written by ``core.labelling.export.export_outputs`` in a worker task. Outputs a result
 cannot give (GeoJSON without georeferenced inputs, rasters without scenes) are disabled with the
 reason as tooltip, and left out with the reason when "All to folder…" asks for everything.
 """

@@ -47,7 +47,7 @@ def colour_hex(rgb: Sequence[int]) -> str:
 
 
 def class_colour_names(classes: Sequence[str]) -> dict[str, str]:
-    """Class -> colour (``#rrggbb``) as in the classification raster (``geo_export.class_colours``)."""
+    """Class -> colour (``#rrggbb``) as in the classification raster (``labelling.export.class_colours``)."""
     return {name: colour_hex(rgb) for name, rgb in zip(classes, class_colours(len(classes)), strict=True)}
 
 

@@ -104,7 +104,7 @@ class SceneOverlayView(QWidget):
         self.caption.setText(message)
 
     def set_scenes(self, scenes: Sequence[Any], previews: Sequence[np.ndarray | None], classes: Sequence[str]) -> None:
-        """``scenes``: ``labelling.SceneMap``s; ``previews``: their downsampled images (``None``: none)."""
+        """``scenes``: ``labelling.types.SceneMap``s; ``previews``: their downsampled images (``None``: none)."""
         if not scenes:
             self.clear("No input was cut into windows, so there is no classified scene to show "
                        "(images smaller than two windows are labelled whole).")

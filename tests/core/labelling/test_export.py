@@ -21,7 +21,7 @@ from rasterio.windows import bounds as window_bounds
 
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.labelling import export as geo_export
-from scl_desktop.core.labelling.export import NODATA_CLASS, PALETTE, export_outputs, write_csv, write_geojson
+from scl_desktop.core.labelling.export import NODATA_CLASS, PALETTE, export_outputs
 from scl_desktop.core.labelling.geometry import footprints_wgs84
 from scl_desktop.core.labelling.types import CSV_FIELDS
 from tests.conftest import shared_data
@@ -184,9 +184,9 @@ def test_refusals_happen_before_anything_is_written(tmp_path):
     with pytest.raises(ConfigError, match="confidence"):
         export_outputs(result, tmp_path / "r.csv", confidence=tmp_path / "p.tif")
     assert not (tmp_path / "r.csv").exists()
-    assert write_csv(result, tmp_path / "r.csv").exists()
+    assert export_outputs(result, csv_path=tmp_path / "r.csv").written[0].exists()
     with pytest.raises(ConfigError):
-        write_geojson(result, tmp_path / "r.geojson")
+        export_outputs(result, geojson=tmp_path / "r.geojson")
     assert not (tmp_path / "r.geojson").exists()
 
 
@@ -393,7 +393,7 @@ def test_text_cells_that_start_a_formula_are_neutralised_numbers_never(tmp_path,
     model = type(model)(model.predictor, ("=cmd|' /C calc'!A0", "+green", "@blue"), model.size, model.raster,
                         model.default_tile)
     result = label(model, ["=HYPERLINK(1).tif"], tile=32)
-    write_csv(result, tmp_path / "r.csv")
+    export_outputs(result, csv_path=tmp_path / "r.csv")
     rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
     assert {r["path"] for r in rows} == {"'=HYPERLINK(1).tif"}
     assert {r["predicted"] for r in rows} == {"'=cmd|' /C calc'!A0", "'+green"}

@@ -389,7 +389,7 @@ def test_an_invalid_geotransform_giving_latitudes_beyond_90_is_not_transformable
     assert "latitude 1000" in result.inputs[0].wgs84_problem
     assert all(r.centroid_lat is None for r in result.rows)
     with pytest.raises(ConfigError, match="WGS84"):
-        export.write_geojson(result, tmp_path / "r.geojson")
+        export.export_outputs(result, geojson=tmp_path / "r.geojson")
 
 
 def test_file_names_that_are_not_utf8_are_labelled_and_written_readably(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -108,10 +109,25 @@ def test_run_names_are_unique_and_ambiguous_prefixes_list_the_candidates(home):
     a = store.create("scl", make_split(), {}, seed=0, name="alpha")
     with pytest.raises(ConfigError, match="already used by run " + a.id):
         store.create("scl", make_split(), {}, seed=0, name="alpha")
+    with pytest.raises(ConfigError, match="looks like a run id"):
+        store.create("scl", make_split(), {}, seed=0, name=a.id)  # it would hide run a behind its id
     b = store.create("scl", make_split(), {}, seed=0, name="beta")
     with pytest.raises(CheckpointError, match="2 runs match") as err:
         store.open(a.id[:8])
     assert a.id in str(err.value) and b.id in str(err.value) and "(alpha)" in str(err.value)
+
+
+def test_a_folder_in_the_current_directory_never_wins_over_an_id_or_name(home, tmp_path, monkeypatch):
+    store = RunStore()
+    real = store.create("scl", make_split(), {}, seed=0, name="mine")
+    backup = tmp_path / "cwd" / "mine"
+    shutil.copytree(real.path, backup)  # a copy named like the run, in the current directory
+    monkeypatch.chdir(backup.parent)
+    assert store.open("mine").path == real.path
+    store.delete("mine")
+    assert not real.path.exists() and backup.is_dir(), "the run named 'mine' is deleted, never the copy"
+    assert store.open("mine").path.resolve() == backup.resolve()  # nothing else matches now: the folder here
+    assert store.open(str(backup)).path == backup
 
 
 def test_a_store_parses_a_runs_split_once_and_rereads_its_record(home):
@@ -188,13 +204,13 @@ def test_metrics_survive_a_kill(home):
 
 def test_save_and_read_results(home):
     run = RunStore().create("scl", make_split(), {}, seed=0)
-    assert run.methods() == [] and run.results() == {}
+    assert run.methods() == []
     ev_cb, ev_ce = some_evaluation(6), some_evaluation(4)
     run.save_result("SCL-CB", ev_cb, extra={"balance": "cb"})
     run.save_result("SCL-CE", ev_ce)
     assert run.methods() == ["SCL-CE", "SCL-CB"]  # paper order
     assert run.evaluation("SCL-CB") == ev_cb
-    assert run.results()["SCL-CE"]["overall"] == ev_ce.overall
+    assert run.evaluation("SCL-CE").overall == ev_ce.overall
     assert json.loads((run.results_dir / "SCL-CB" / "extra.json").read_text()) == {"balance": "cb"}
     assert not (run.results_dir / "SCL-CE" / "extra.json").exists()
     for name in ("evaluation.json", "per_class.csv", "confusion.csv"):

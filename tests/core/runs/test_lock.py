@@ -55,7 +55,7 @@ def test_a_second_writer_is_refused_naming_the_holder_then_admitted():
     with run.writer("scl fit"):
         pass
     RunStore().delete(run.id)
-    assert not run.path.exists() and RunStore().get(run.id) is None
+    assert not run.path.exists() and RunStore().index.get(run.id) is None
 
 
 def test_the_lock_dies_with_a_killed_holder():
