@@ -12,8 +12,8 @@ from scl_desktop.core.model.predictor import evaluate_run, load_predictor
 from scl_desktop.core.training import classifier as fit_mod
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import ClassifierConfig, stage2_augment
-from scl_desktop.core.training.loop import cosine_lr
 from scl_desktop.core.training.encoder import train_encoder
+from scl_desktop.core.training.loop import cosine_lr
 from tests.core.training.test_encoder import restore_threads, tiny_encoder_config, tiny_split  # noqa: F401
 
 
