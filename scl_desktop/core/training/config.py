@@ -175,7 +175,7 @@ class ClassifierConfig(SgdSettings):
     lr: float = setting(0.01, "Peak learning rate of the cosine schedule (paper: 0.01).")
     weight_decay: float = setting(5e-5, "SGD weight decay (paper: 5e-5).")
     cached_features: bool = setting(True, "Run the frozen encoder once and train the linear layer on its features (much faster).")
-    feature_views: int = setting(1, "Cached features per training image: 1 = the plain image, V = V augmented views.")
+    feature_views: int = setting(4, "Cached features per training image: V views drawn with stage 2's policy (1 = the plain image only).")
     min_steps: int = setting(1000, "Fewest optimisation steps in all, whatever the split's size: small splits get longer epochs (0: one pass over the training images per epoch).")
     augment: AugmentConfig = setting(factory=stage2_augment, help="Stage 2's augmentation policy, for the cached views (feature views > 1) and for training without cached features: crop and flip only by default, lighter than stage 1's.")
     amp: bool = setting(True, "Compute the encoder features in mixed precision where the device computes it fast.")
