@@ -20,8 +20,8 @@ Protocols:
               classes with only --s training images. A balanced test set of --test-per-class
               images per class comes from the images left over.
               UC Merced as in the paper: --majority 14 --major-count 50 --s 10 --test-per-class 40
-  stratified  for data that is already imbalanced: each class is split by --test-frac and
-              --val-frac; classes whose training count is below the geometric mean of all counts
+  stratified  for data that is already imbalanced: each class is split by --test-frac, then
+              --val-frac of its training images go to validation; classes whose training count is below the geometric mean of all counts
               and at most half of the largest are minority classes (or use --majority-threshold,
               --majority, --majority-classes).
   predefined  keep the split column of a CSV manifest (train / val / test per row).
@@ -33,6 +33,8 @@ CI_ONLY = ("major_frac", "major_count", "s", "test_per_class")
 
 def register(subparsers: Any) -> None:
     """Add `scl split` to the CLI."""
+    from scl_desktop.core.data import split as split_mod
+
     p = subparsers.add_parser("split", help="split a dataset into train/val/test with majority and minority classes",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("manifest", metavar="MANIFEST",
@@ -55,9 +57,12 @@ def register(subparsers: Any) -> None:
                    help="ci: test images per class, the same for every class "
                         "(default: as many as every class can give)")
     p.add_argument("--test-frac", type=float, metavar="F", help="stratified: fraction of each class for testing (default 0.3)")
-    p.add_argument("--val-frac", type=float, metavar="F", default=0.0,
-                   help="validation share: ci takes it from the images left after train and test, stratified "
-                        "from each class (default 0: no validation set)")
+    p.add_argument("--val-frac", type=float, metavar="F", default=split_mod.VAL_FRAC,
+                   help="validation share, scored after every epoch so that the test images are used once, at the "
+                        "end: ci takes it from the images left after train and test (at least one per class that "
+                        "has any left), stratified from each class's training images (at least one, always "
+                        f"keeping {split_mod.MIN_TRAIN_KEPT} for training; a smaller class gets none and the "
+                        f"split says so); 0: no validation set (default {split_mod.VAL_FRAC:g})")
     p.add_argument("--majority-threshold", type=int, metavar="N",
                    help="stratified/predefined: a class with at least N training images is a majority class")
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed picks the same images (default 0)")

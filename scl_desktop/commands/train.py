@@ -23,8 +23,10 @@ FIT_DESCRIPTION = """\
 Stage 2: freeze the run's encoder and train one linear classifier on top, with a re-balancing
 strategy: cb (class-balanced sampling, the paper's best), csce (cost-sensitive cross-entropy)
 or none (plain instance sampling). Paper defaults: 100 epochs, batch 128, lr 0.01 cosine, SGD
-momentum 0.9, weight decay 5e-5. The encoder's features are computed once and cached, so this
-takes a fraction of one stage-1 epoch. The test-set result is stored in the run as SCL-CB,
+momentum 0.9, weight decay 5e-5; small splits get longer epochs, for at least --min-steps steps in
+all. The encoder's features are computed once and cached, so this takes a fraction of one stage-1
+epoch; --feature-views V caches V views per image, drawn with stage 2's own light policy (crop
+and flip). The test-set result is stored in the run as SCL-CB,
 SCL-CSCE or SCL-CE.
 
 Example:  scl fit 20250131-142233-scl-3fa9 --balance all"""
@@ -70,6 +72,7 @@ def register(subparsers: Any) -> None:
                    help="run the encoder on freshly augmented images every step instead of on cached features "
                         "(slower)")
     f.add_argument("--feature-views", type=int, metavar="V", help=h(ClassifierConfig, "feature_views"))
+    f.add_argument("--min-steps", type=int, metavar="N", help=h(ClassifierConfig, "min_steps"))
     f.add_argument("--no-amp", dest="amp", action="store_false", default=None,
                    help="compute the encoder features in float32 even on a GPU")
     f.set_defaults(func=run_fit)

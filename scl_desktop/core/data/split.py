@@ -7,10 +7,13 @@ Three protocols:
   ``majority_classes``) are majority classes and keep ``major_frac`` of their images (AID: 0.5)
   or ``major_count`` images (NWPU: 140, UC Merced: 50) for training; every other class is a
   minority class with only ``s`` training images (5 or 10). A balanced test set of
-  ``test_per_class`` images per class is drawn from the images left over, and optionally
-  ``val_frac`` of what is left after that becomes the validation set.
-* ``"stratified"`` -- for data that is already imbalanced: per class, ``test_frac`` and
-  ``val_frac`` of the images go to test and validation, the rest to training.
+  ``test_per_class`` images per class is drawn from the images left over, and ``val_frac`` of
+  what is left after that (at least one image per class that has any left) becomes the
+  validation set.
+* ``"stratified"`` -- for data that is already imbalanced: per class, ``test_frac`` of the images
+  go to test, then ``val_frac`` of the remaining training images (at least one) to validation,
+  always keeping ``MIN_TRAIN_KEPT`` for training: a class too small for that gets no validation
+  image, and the split's warnings name it.
 * ``"predefined"`` -- every item already names its part (the ``split`` column of a CSV manifest).
 
 Roles for ``stratified`` and ``predefined`` follow :func:`majority_by_count` on the training
@@ -35,6 +38,10 @@ from scl_desktop.core.data.manifest import MAJORITY, MINORITY, DatasetManifest, 
 from scl_desktop.core.errors import ConfigError, DatasetError
 
 PROTOCOLS = ("ci", "stratified", "predefined")
+VAL_FRAC = 0.2
+"""Default validation share: modest, because the baselines score the validation images every epoch."""
+MIN_TRAIN_KEPT = 2
+"""Training images ``stratified`` keeps per class before it moves any to validation."""
 PARTS = ("train", "val", "test")
 
 #: spellings of the split column that mean train / val / test (compared in lower case)
@@ -62,8 +69,9 @@ class SplitConfig:
 
     ``ci`` only: ``major_frac`` or ``major_count`` (default ``major_frac=0.5``), ``s``,
     ``test_per_class`` (default: the largest balanced count every class can give).
-    ``stratified`` only: ``test_frac``. ``val_frac``: for ``ci`` the share of the images left
-    after train and test, for ``stratified`` the share of each class.
+    ``stratified`` only: ``test_frac``. ``val_frac`` (0: no validation set): for ``ci`` the share
+    of the images left after train and test, for ``stratified`` the share of each class's
+    training images (see the module docstring for the per-class minimums).
     """
 
     protocol: str = "ci"
@@ -73,7 +81,7 @@ class SplitConfig:
     major_count: int | None = None
     s: int = 10
     test_per_class: int | None = None
-    val_frac: float = 0.0
+    val_frac: float = VAL_FRAC
     test_frac: float = 0.3
     majority_threshold: int | None = None
     seed: int = 0
@@ -212,7 +220,7 @@ def _build_ci(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict[str, li
         rest = order[end_test:]
         train += order[:end_train]
         test += order[end_train:end_test]
-        val += rest[: _round(cfg.val_frac * len(rest))]
+        val += rest[: min(len(rest), max(1, _round(cfg.val_frac * len(rest))))] if cfg.val_frac > 0 else []
 
     warnings = _split_column_warning(dataset)
     if cfg.val_frac > 0 and not val:
@@ -251,9 +259,11 @@ def _build_stratified(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict
             single.append(c)
             train += order
             continue
-        # every class of >= 2 images keeps >= 1 training and >= 1 test image; validation yields first
+        # every class of >= 2 images keeps >= 1 training and >= 1 test image; validation comes from
+        # the training images, at least one, but never leaves fewer than MIN_TRAIN_KEPT to train on
         n_test = min(max(1, _round(cfg.test_frac * n)), n - 1)
-        n_val = min(_round(cfg.val_frac * n), n - n_test - 1)
+        pool = n - n_test
+        n_val = max(0, min(max(1, _round(cfg.val_frac * pool)), pool - MIN_TRAIN_KEPT)) if cfg.val_frac > 0 else 0
         test += order[:n_test]
         val += order[n_test : n_test + n_val]
         train += order[n_test + n_val :]
@@ -292,7 +302,9 @@ def _build_predefined(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict
             "Mark some rows as train and some as test.",
         )
     labels = [item.label for item in dataset.items]
-    warnings = []
+    warnings = [] if parts["val"] else [
+        "The split column names no validation images, so the per-epoch curves will score the test images; "
+        "mark some training rows as val to keep the test set for the final result only."]
     for part in ("train", "test"):
         present = {labels[i] for i in parts[part]}
         absent = [c for c in dataset.classes if c not in present]
@@ -377,24 +389,34 @@ def _with_count_roles(dataset: DatasetManifest, cfg: SplitConfig, protocol: str,
 
 def _manifest(dataset: DatasetManifest, protocol: str, seed: int, config: dict[str, Any], majority: list[str],
               train: list[int], val: list[int], test: list[int]) -> SplitManifest:
-    config["warnings"] = config.get("warnings", []) + _part_warnings(dataset, train, val, test)
+    config["warnings"] = config.get("warnings", []) + _part_warnings(dataset, protocol, train, val, test)
     chosen = set(majority)
     roles = {c: MAJORITY if c in chosen else MINORITY for c in dataset.classes}
     return SplitManifest(dataset=dataset, protocol=protocol, seed=seed, config=config, roles=roles,
                          train=tuple(sorted(train)), val=tuple(sorted(val)), test=tuple(sorted(test)))
 
 
-def _part_warnings(dataset: DatasetManifest, train: list[int], val: list[int], test: list[int]) -> list[str]:
+_NO_VAL_WHY = {
+    "ci": ("all their images went to training and test",
+           "lower the test count or the majority training share to keep some"),
+    "stratified": (f"too few images to give one while keeping {MIN_TRAIN_KEPT} for training and one for test, so "
+                   "they keep them all for training and test", "add images to them to score them"),
+    "predefined": ("the split column names none for them", "mark some of their rows as val"),
+}
+
+
+def _part_warnings(dataset: DatasetManifest, protocol: str, train: list[int], val: list[int],
+                   test: list[int]) -> list[str]:
     """Problems of the drawn parts that would mislead the scores: partial validation, copies across parts."""
     warnings = []
     if val:
         in_val = {dataset.items[i].label for i in val}
         missing = [c for c in dataset.classes if c not in in_val]
         if missing:
+            why, fix = _NO_VAL_WHY[protocol]
             warnings.append(
-                f"{len(missing)} class(es) have no validation images (all their images went to training and test): "
-                f"{', '.join(missing)}. The per-epoch validation scores leave them out; lower the test count or "
-                "the majority training share to keep some.")
+                f"{len(missing)} class(es) have no validation images ({why}): "
+                f"{', '.join(missing)}. The per-epoch validation scores leave them out; {fix}.")
     by_hash: dict[str, str] = {}
     for i in train:
         by_hash.setdefault(dataset.items[i].sha256, dataset.items[i].path)

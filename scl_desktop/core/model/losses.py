@@ -5,15 +5,18 @@ SupCon is the paper's eq. (1), the "L_out" form of Khosla et al. (2020). For eve
 
     l_i = -1/|S(i)| * sum_{s in S(i)} log( exp(z_i.z_s / tau) / sum_{k != i} exp(z_i.z_k / tau) )
 
-and the loss is the mean of ``w_i * l_i`` over the anchors that have at least one positive
-(``w_i`` = 1, or ``n_min / n_{y_i}`` for CS-SCL). Anchors without positives are left out; when
-no anchor has one the loss is 0 (still attached to the graph). There is no
+and the loss is the weighted mean ``sum_i w_i * l_i / sum_i w_i`` over the anchors that have at
+least one positive (``w_i`` = 1, giving the plain mean, or ``n_min / n_{y_i}`` for CS-SCL).
+Normalising by the sum of the weights (not by the number of anchors) keeps the loss's scale,
+and so the meaning of the learning rate, the same with and without weights: scaling every
+weight by a constant changes neither the loss nor its gradient. Anchors without positives are
+left out; when no anchor has one the loss is 0 (still attached to the graph). There is no
 ``tau / base_temperature`` factor (the SupCon reference code has one, the paper's eq. does not).
 Computed in float32 (float64 when given float64) with autocast switched off.
 
 Distributed use: every rank gathers the projections and labels of all ranks into the contrast
 set, calls :func:`supcon_anchor_losses` for its own anchors, and divides the sum of its anchor
-losses by the number of anchors with positives summed over all ranks. Those per-rank results
+terms by the sum of the anchor weights (of anchors with positives) over all ranks. Those per-rank results
 add up to exactly the single-process loss of the global batch (multiply by the world size when
 DDP averages gradients over ranks).
 """
@@ -35,9 +38,10 @@ def _work_dtype(t: torch.Tensor) -> torch.dtype:
 def supcon_anchor_losses(anchor_feats: torch.Tensor, anchor_labels: torch.Tensor, contrast_feats: torch.Tensor,
                          contrast_labels: torch.Tensor, anchor_index: torch.Tensor, temperature: float = 0.1,
                          anchor_weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-anchor SupCon terms ``w_i * l_i`` [A] and a mask [A] of anchors that have a positive.
+    """Per-anchor SupCon terms ``w_i * l_i`` [A] and the normalising weights [A]: ``w_i`` for the
+    anchors that have a positive (1 without ``anchor_weights``), 0 for the others.
 
-    ``anchor_feats`` [A, D] and ``contrast_feats`` [K, D] are L2-normalised projections; the
+    The loss is ``terms.sum() / weights.sum()``. ``anchor_feats`` [A, D] and ``contrast_feats`` [K, D] are L2-normalised projections; the
     anchors are themselves members of the contrast set at positions ``anchor_index`` [A] (that
     entry is excluded from the anchor's sums). Terms of anchors without positives are 0.
     """
@@ -69,18 +73,25 @@ def supcon_anchor_losses(anchor_feats: torch.Tensor, anchor_labels: torch.Tensor
         has_pos = n_pos > 0
         mean_log_prob_pos = torch.where(positive, log_prob, torch.zeros_like(log_prob)).sum(dim=1) / n_pos.clamp_min(1)
         losses = torch.where(has_pos, -mean_log_prob_pos, torch.zeros_like(mean_log_prob_pos))
+        norm = has_pos.to(dtype)
         if anchor_weights is not None:
-            losses = losses * anchor_weights.to(device=device, dtype=dtype)
-    return losses, has_pos
+            w = anchor_weights.to(device=device, dtype=dtype)
+            losses, norm = losses * w, norm * w
+    return losses, norm
 
 
 def supcon_loss_from(anchor_feats: torch.Tensor, anchor_labels: torch.Tensor, contrast_feats: torch.Tensor,
                      contrast_labels: torch.Tensor, anchor_index: torch.Tensor, temperature: float = 0.1,
                      anchor_weights: torch.Tensor | None = None) -> torch.Tensor:
-    """SupCon of these anchors against a contrast set: mean of the anchor terms with a positive."""
-    losses, has_pos = supcon_anchor_losses(anchor_feats, anchor_labels, contrast_feats, contrast_labels,
-                                           anchor_index, temperature, anchor_weights)
-    return losses.sum() / has_pos.sum().clamp_min(1)
+    """SupCon of these anchors against a contrast set: weighted mean of the anchor terms with a positive."""
+    losses, norm = supcon_anchor_losses(anchor_feats, anchor_labels, contrast_feats, contrast_labels,
+                                        anchor_index, temperature, anchor_weights)
+    return losses.sum() / safe_total(norm.sum())
+
+
+def safe_total(total: torch.Tensor) -> torch.Tensor:
+    """A sum of weights to divide by, kept above 0 (an all-zero sum has all-zero terms: the loss is 0)."""
+    return total.clamp_min(torch.finfo(total.dtype).tiny)
 
 
 def supcon_loss(features: torch.Tensor, labels: torch.Tensor, temperature: float = 0.1,
@@ -123,13 +134,17 @@ def ce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def csce_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
-    """Cost-sensitive CE (eq. 3): mean over the batch of ``CE_i * n_min / n_{y_i}``, in float32.
+    """Cost-sensitive CE (eq. 3): the weighted mean ``sum_i w_i CE_i / sum_i w_i`` over the batch,
+    ``w_i = n_min / n_{y_i}``, in float32.
 
-    ``class_weights`` comes from :func:`class_cost_weights`. The mean divides by the batch size
-    N (the design's "loss of sample i times n_min / n_{y_i}"), not by the sum of the weights as
-    ``F.cross_entropy(weight=...)`` would.
+    ``class_weights`` comes from :func:`class_cost_weights`. Dividing by the sum of the batch's
+    weights (as ``F.cross_entropy(weight=...)`` does), not by the batch size, keeps the loss's
+    scale, and the meaning of the learning rate, that of plain CE: uniform weights give CE
+    exactly and scaling all weights by a constant changes neither the loss nor its gradient.
+    (Dividing by N would shrink the gradient by the mean weight, ~C * n_min / N.)
     """
     with torch.autocast(logits.device.type, enabled=False):
         dtype = _work_dtype(logits)
         per_sample = F.cross_entropy(logits.to(dtype), labels, reduction="none")
-        return (per_sample * class_weights.to(device=logits.device, dtype=dtype)[labels]).mean()
+        w = class_weights.to(device=logits.device, dtype=dtype)[labels]
+        return (per_sample * w).sum() / safe_total(w.sum())

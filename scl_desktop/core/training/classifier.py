@@ -4,7 +4,8 @@ The encoder is loaded from the run's checkpoint, put in eval mode and frozen (it
 statistics never move). One ``LinearClassifier`` is trained with cross-entropy and one
 strategy: "cb" class-balanced sampling (eq. 2), "csce" cost-sensitive CE (eq. 3) or "none"
 (instance sampling). With ``cached_features`` the encoder runs once over the training images
-(optionally several augmented views each) and the epochs train on those features only.
+(optionally several views each, drawn with stage 2's own light policy ``config.augment``) and
+the epochs train on those features only. Small splits get longer epochs (``config.min_steps``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSample
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.config import ClassifierConfig
 from scl_desktop.core.training.distributed import DistContext
-from scl_desktop.core.training.loop import TrainLoop
+from scl_desktop.core.training.loop import TrainLoop, samples_per_epoch
 from scl_desktop.core.training.setup import eval_part, make_sgd, setup_device, training_data
 
 STAGE = "classifier"
@@ -77,7 +78,7 @@ def _fit(run: runs.Run, config: ClassifierConfig,
     augment_rng.manual_seed(config.seed + 1)
 
     def encode_augmented(images: torch.Tensor) -> torch.Tensor:
-        views = augment_batch(images, size, enc_config.augment, generator=augment_rng, channels_last=channels_last)
+        views = augment_batch(images, size, config.augment, generator=augment_rng, channels_last=channels_last)
         with amp.autocast(device):
             return encoder(views)
 
@@ -134,7 +135,8 @@ def _fit(run: runs.Run, config: ClassifierConfig,
         return metrics.epoch_fields(score(part_features, part))
 
     sampler_cls = ClassBalancedSampler if config.balance == "cb" else InstanceSampler
-    sampler = sampler_cls(labels, seed=config.seed)
+    epoch_samples = samples_per_epoch(len(labels), config.batch_size, config.epochs, config.min_steps)
+    sampler = sampler_cls(labels, num_samples=epoch_samples, seed=config.seed)
     loop = TrainLoop(
         stage=STAGE, title=f"Stage 2 ({method})", model=classifier,
         optimizer=make_sgd(classifier.parameters(), config.lr, config.momentum, config.weight_decay, device),

@@ -147,14 +147,27 @@ class EncoderConfig(ImageModelSettings):
         _check(self.sampler in SAMPLERS, f"Unknown sampler {self.sampler!r}.", f"Use one of {', '.join(SAMPLERS)}.")
 
 
+def stage2_augment() -> AugmentConfig:
+    """Stage 2's own, lighter policy: random crop (of 35-100 % of the area) and flips; no rotation or colour.
+
+    The linear layer should learn the classes of views that look like the images it will label;
+    stage 1's strong policy is there to make the contrastive task hard, not to train a classifier.
+    """
+    return AugmentConfig(crop_scale=(0.35, 1.0), rotate=False, color=False)
+
+
 @dataclass(frozen=True)
 class ClassifierConfig(SgdSettings):
     """Stage 2: a linear classifier on the frozen encoder, trained with cross-entropy.
 
     ``balance``: "cb" class-balanced sampling (eq. 2), "csce" cost-sensitive CE (eq. 3), "none"
     plain instance sampling. With ``cached_features`` the encoder runs once over the training
-    images (``feature_views`` augmented views per image; 1 = the plain, un-augmented image) and
-    the linear layer trains on those features; otherwise every step augments and encodes.
+    images (``feature_views`` views per image drawn with ``augment``; 1 = the plain, un-augmented
+    image) and the linear layer trains on those features; otherwise every step augments (with
+    ``augment``) and encodes. ``min_steps``: on a small split each epoch draws more samples than
+    the split holds, so that the epochs together make at least that many optimisation steps
+    (the cosine schedule spans them all); epochs keep their meaning as the rounds after which
+    the classifier is scored, and large splits are unaffected.
     """
 
     balance: str = setting("cb", "cb: class-balanced sampling (eq. 2); csce: cost-sensitive cross-entropy (eq. 3); none: plain.")
@@ -162,7 +175,9 @@ class ClassifierConfig(SgdSettings):
     lr: float = setting(0.01, "Peak learning rate of the cosine schedule (paper: 0.01).")
     weight_decay: float = setting(5e-5, "SGD weight decay (paper: 5e-5).")
     cached_features: bool = setting(True, "Run the frozen encoder once and train the linear layer on its features (much faster).")
-    feature_views: int = setting(1, "Cached features per training image: 1 = the plain image, V = V augmented views.")
+    feature_views: int = setting(4, "Cached features per training image: V views drawn with stage 2's policy (1 = the plain image only).")
+    min_steps: int = setting(1000, "Fewest optimisation steps in all, whatever the split's size: small splits get longer epochs (0: one pass over the training images per epoch).")
+    augment: AugmentConfig = setting(factory=stage2_augment, help="Stage 2's augmentation policy, for the cached views (feature views > 1) and for training without cached features: crop and flip only by default, lighter than stage 1's.")
     amp: bool = setting(True, "Compute the encoder features in mixed precision where the device computes it fast.")
 
     def __post_init__(self) -> None:
@@ -171,6 +186,10 @@ class ClassifierConfig(SgdSettings):
                "Use cb (class-balanced sampling), csce (cost-sensitive loss) or none.")
         _check(self.feature_views >= 1, f"feature_views={self.feature_views} must be at least 1.",
                "Use 1 for un-augmented features or N augmented views per image.")
+        _check(self.min_steps >= 0, f"min_steps={self.min_steps} must not be negative.",
+               "Use e.g. 1000, or 0 for one pass over the training images per epoch.")
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment", AugmentConfig.from_json(self.augment))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from torch import nn
 
 from scl_desktop.core.errors import ConfigError, TrainingError
 from scl_desktop.core.events import CancelToken
-from scl_desktop.core.model.losses import supcon_anchor_losses
+from scl_desktop.core.model.losses import safe_total, supcon_anchor_losses
 from scl_desktop.core.model.losses import supcon_loss as single_process_supcon_loss
 
 T = TypeVar("T")
@@ -255,11 +255,11 @@ class DistContext:
         offsets = torch.arange(views, device=features.device)[:, None] * global_batch + self.rank * batch
         anchor_index = (offsets + torch.arange(batch, device=features.device)[None, :]).reshape(-1)
         weights = None if sample_weights is None else sample_weights.reshape(batch).repeat(views)
-        terms, has_pos = supcon_anchor_losses(anchors, labels.reshape(batch).repeat(views), contrast,
-                                              all_labels.repeat(views), anchor_index, temperature, weights)
-        # One all-reduce gives the global number of anchors with a positive and the global loss sum.
-        totals = torch.stack([terms.detach().sum(), has_pos.sum().to(terms.dtype)])
+        terms, norm = supcon_anchor_losses(anchors, labels.reshape(batch).repeat(views), contrast,
+                                           all_labels.repeat(views), anchor_index, temperature, weights)
+        # One all-reduce gives the global sum of the anchor weights (of anchors with a positive) and of the terms.
+        totals = torch.stack([terms.detach().sum(), norm.sum()])
         dist.all_reduce(totals, op=dist.ReduceOp.SUM)
-        count = totals[1].clamp_min(1)
+        count = safe_total(totals[1])
         share = terms.sum() / count * self.world_size
         return share + (totals[0] / count - share.detach())

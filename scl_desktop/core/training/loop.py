@@ -50,6 +50,17 @@ def cosine_lr(base_lr: float, step: int, total_steps: int, warmup_steps: int = 0
     return 0.5 * base_lr * (1.0 + math.cos(math.pi * progress))
 
 
+def samples_per_epoch(num_samples: int, batch_size: int, epochs: int, min_steps: int = 0) -> int:
+    """Samples to draw per epoch so that ``epochs`` epochs make at least ``min_steps`` steps in all.
+
+    ``num_samples`` (one pass) when that already gives enough steps of ``TrainLoop``'s batch,
+    else whole batches of ``batch_size`` enough for ``ceil(min_steps / epochs)`` steps per epoch.
+    """
+    steps = max(1, num_samples // min(batch_size, num_samples))
+    needed = math.ceil(min_steps / epochs)
+    return num_samples if steps >= needed else needed * batch_size
+
+
 StepFn = Callable[[torch.Tensor], torch.Tensor]
 """One training step's forward pass: sample positions (CPU int64) -> scalar loss on the device."""
 

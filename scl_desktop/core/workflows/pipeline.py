@@ -46,7 +46,7 @@ DEMO_SETTINGS: dict[str, Any] = {"arch": "resnet18", "image_size": 32, "batch_si
 Learning rates follow the paper's, scaled by batch/128 (0.25 for SupCon, 0.05 for Plain)."""
 
 DEMO_BASELINE_EVAL_EVERY = 5
-"""The demo's Plain baseline scores the test images every 5 epochs (for the curves; never used to pick a model)."""
+"""The demo's Plain baseline scores the validation images every 5 epochs (for the curves; never used to pick a model)."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +207,7 @@ def demo_split(seed: int = 0, root: str | os.PathLike[str] | None = None,
     minor = sorted({counts[c] for c in split.minority_classes()})
     yield Log(f"Demo split (seed {seed}): {len(split.majority_classes())} majority classes with {_join(major)} "
               f"training images, {len(split.minority_classes())} minority classes with {_join(minor)}; "
-              f"{len(split.test)} test images. Saved to {path}.")
+              f"{len(split.val)} validation and {len(split.test)} test images. Saved to {path}.")
     return split, Path(path)
 
 

@@ -206,7 +206,9 @@ class DatasetPage(QWidget):
         self.test_per_class = _spin(0, 100000, 0, "Test images per class, the same for every class (balanced). "
                                     "auto: as many as every class can give.", special="auto")
         self.test_frac = _dspin(0.01, 0.9, 0.3, "Share of each class that goes to the test set (stratified).")
-        self.val_frac = _dspin(0.0, 0.9, 0.0, "Share for validation (ci: of the images left after train and test).")
+        self.val_frac = _dspin(0.0, 0.9, SplitConfig.val_frac, "Share for validation, scored after every epoch so "
+                               "the test images are used once, at the end (ci: of the images left after train and "
+                               "test; stratified: of each class's training images). 0: none.")
         self.seed = _spin(0, 2**31 - 1, 0, "Random seed: the same seed gives the same split.")
         self._ci_rows = [self.major_frac, self.major_count, self.s_spin, self.test_per_class]
         split_form.addRow("Protocol", self.protocol)

@@ -45,8 +45,9 @@ def check_paper_counts(split: SplitManifest, classes: list[str]) -> None:
         assert split.roles[c] == (MAJORITY if k < 14 else MINORITY)
         assert train[c] == (50 if k < 14 else 10)
         assert test[c] == 40
-    assert split.val == ()
-    assert not set(split.train) & set(split.test)
+    # validation by default: 20 % of the leftovers (10 per majority class, 50 per minority class)
+    assert split.counts("val") == {c: (2 if k < 14 else 10) for k, c in enumerate(classes)}
+    assert not set(split.train) & set(split.test) and not set(split.val) & (set(split.train) | set(split.test))
     assert len(set(split.train)) == len(split.train) and len(set(split.test)) == len(split.test)
 
 
@@ -116,7 +117,7 @@ def test_warnings_for_classes_without_validation_images_and_copies_across_parts(
             break
     else:
         pytest.fail("no seed put the two copies into different parts")
-    clean = build_split(ds, SplitConfig(protocol="ci", majority=2, major_count=15, s=5))
+    clean = build_split(ds, SplitConfig(protocol="ci", majority=2, major_count=15, s=5, test_per_class=10))
     assert clean.config["warnings"] == []
 
 
@@ -174,8 +175,11 @@ def test_stratified_keeps_train_and_test_per_class_and_assigns_roles_by_count():
         assert train[c] + val[c] + test[c] == n
         if n >= 2:
             assert train[c] >= 1 and test[c] >= 1
-    assert (train["big1"], val["big1"], test["big1"]) == (130, 20, 50)
-    assert (train["small2"], val["small2"], test["small2"]) == (2, 0, 1)
+    assert (train["big1"], val["big1"], test["big1"]) == (135, 15, 50)  # val: 10 % of the 150 training images
+    assert (train["small1"], val["small1"], test["small1"]) == (8, 1, 3)  # at least one
+    assert (train["small2"], val["small2"], test["small2"]) == (2, 0, 1)  # too small: keeps 2 for training
+    assert any("no validation images" in w and "small2, tiny" in w and "keeping 2 for training" in w
+               for w in split.config["warnings"])
     assert (train["tiny"], test["tiny"]) == (1, 0)
     assert any("tiny" in w for w in split.config["warnings"])
     assert split.majority_classes() == ["big1", "big2", "big3"]
@@ -243,7 +247,8 @@ def test_cli_split_json_and_table(tmp_path, capsys):
     assert printed["split"] == str(out) and out.exists()
     assert printed["roles"]["class00"] == "majority" and printed["roles"]["class14"] == "minority"
     assert printed["counts"]["train"]["class13"] == 50 and printed["counts"]["train"]["class14"] == 10
-    assert printed["counts"]["test"]["class20"] == 40 and printed["counts"]["val"]["class20"] == 0
+    assert printed["counts"]["test"]["class20"] == 40 and printed["counts"]["val"]["class20"] == 10  # 20 % of 50
+    assert printed["counts"]["val"]["class00"] == 2  # 20 % of the 10 majority images left
 
     code = cli_main(["split", str(out), "--protocol", "stratified", "--majority-classes", "class00,class01"])
     assert code == 0
@@ -292,3 +297,30 @@ def test_numpy_numbers_in_the_config_are_stored_as_plain_json(tmp_path):
     split = build_split(make_dataset({"a": 10, "b": 10}), cfg)
     assert split.counts("train") == {"a": 5, "b": 2} and split.seed == 4
     assert SplitManifest.load(split.save(tmp_path / "np.json")).config["major_count"] == 5
+
+
+@pytest.mark.parametrize("protocol,extra", [("ci", {"majority": 2, "s": 5, "test_per_class": 10}), ("stratified", {})])
+def test_every_split_gets_a_validation_part_by_default(protocol, extra):
+    split = build_split(make_dataset({"a": 40, "b": 40, "c": 20}), SplitConfig(protocol=protocol, **extra))
+    assert split.config["val_frac"] == 0.2
+    assert all(n >= 1 for n in split.counts("val").values())
+    assert not set(split.val) & (set(split.train) | set(split.test))
+    assert build_split(make_dataset({"a": 40, "b": 40, "c": 20}),
+                       SplitConfig(protocol=protocol, val_frac=0.0, **extra)).val == ()
+
+
+def test_stratified_validation_comes_from_training_and_keeps_two_per_class():
+    counts = {"a": 100, "b": 6, "c": 4, "d": 3}
+    split = build_split(make_dataset(counts), SplitConfig(protocol="stratified", test_frac=0.25, val_frac=0.5))
+    train, val, test = split.counts("train"), split.counts("val"), split.counts("test")
+    assert (train["a"], val["a"], test["a"]) == (37, 38, 25)  # half of the 75 left after test, rounded half up
+    assert (train["b"], val["b"], test["b"]) == (2, 2, 2)  # half of 4 is 2, and 2 stay for training
+    assert (train["c"], val["c"], test["c"]) == (2, 1, 1)  # 3 left after test: 1 to validation, 2 kept
+    assert (train["d"], val["d"], test["d"]) == (2, 0, 1)  # 2 left after test: none to spare
+    assert any("no validation images" in w and ": d." in w for w in split.config["warnings"])
+
+
+def test_predefined_without_validation_rows_says_the_curves_score_the_test_images():
+    ds = make_dataset({"a": 4, "b": 4}, splits={"a": ["train"] * 3 + ["test"], "b": ["train"] * 3 + ["test"]})
+    split = build_split(ds, SplitConfig(protocol="predefined"))
+    assert any("no validation images" in w and "test images" in w for w in split.config["warnings"])

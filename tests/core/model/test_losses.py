@@ -20,12 +20,12 @@ from scl_desktop.core.model.losses import (
 
 
 def reference_supcon(features, labels, tau, weights=None) -> float:
-    """Eq. (1) with explicit loops in float64: mean over anchors with positives of w_i * l_i."""
+    """Eq. (1) with explicit loops in float64: sum of w_i * l_i over anchors with positives / sum of their w_i."""
     n, views, _ = features.shape
     z = [features[i, v].double() for v in range(views) for i in range(n)]
     y = [int(labels[i]) for _ in range(views) for i in range(n)]
     w = [1.0 if weights is None else float(weights[i]) for _ in range(views) for i in range(n)]
-    total, anchors = 0.0, 0
+    total, anchors = 0.0, 0.0
     for i in range(len(z)):
         positives = [s for s in range(len(z)) if s != i and y[s] == y[i]]
         if not positives:
@@ -33,7 +33,7 @@ def reference_supcon(features, labels, tau, weights=None) -> float:
         denom = sum(math.exp(float(z[i] @ z[k]) / tau) for k in range(len(z)) if k != i)
         li = -sum(math.log(math.exp(float(z[i] @ z[s]) / tau) / denom) for s in positives) / len(positives)
         total += w[i] * li
-        anchors += 1
+        anchors += w[i]
     return total / anchors if anchors else 0.0
 
 
@@ -132,7 +132,7 @@ def test_cs_scl_weights_each_anchor():
 
 
 def test_distributed_form_sums_to_the_single_process_loss():
-    """Two simulated ranks: local anchors against the gathered contrast set, normalised by the global count."""
+    """Two simulated ranks: local anchors against the gathered contrast set, normalised by the global weight sum."""
     feats = _features(n=8, views=2, seed=3).requires_grad_(True)
     labels = torch.tensor([0, 1, 0, 2, 1, 3, 3, 4])
     weights = class_cost_weights([2, 2, 1, 2, 1])[labels]
@@ -149,10 +149,10 @@ def test_distributed_form_sums_to_the_single_process_loss():
     terms, counts = [], []
     for r in range(world):
         index = torch.arange(r * 8, (r + 1) * 8)
-        losses, has_pos = supcon_anchor_losses(contrast[index], contrast_labels[index], contrast, contrast_labels,
-                                               index, 0.1, contrast_weights[index])
+        losses, norm = supcon_anchor_losses(contrast[index], contrast_labels[index], contrast, contrast_labels,
+                                            index, 0.1, contrast_weights[index])
         terms.append(losses.sum())
-        counts.append(has_pos.sum())
+        counts.append(norm.sum())
     total = sum(terms) / sum(counts)
     assert total.item() == pytest.approx(single.item(), rel=1e-6)
     assert torch.allclose(torch.autograd.grad(total, feats)[0], single_grad, atol=1e-6)
@@ -174,16 +174,52 @@ def test_class_cost_weights():
         class_cost_weights([-1, 2])
 
 
-def test_csce_is_the_batch_mean_of_weighted_ce():
+def test_csce_is_the_weighted_mean_of_ce():
     logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
     labels = torch.tensor([0, 1, 1])
     weights = torch.tensor([0.25, 1.0])
     ce = [math.log(1 + math.exp(-2)), math.log(1 + math.exp(-1)), math.log(2)]  # -log softmax of the label
-    expected = (0.25 * ce[0] + ce[1] + ce[2]) / 3
+    expected = (0.25 * ce[0] + ce[1] + ce[2]) / (0.25 + 1 + 1)  # divided by the sum of the weights, not by N
     assert csce_loss(logits, labels, weights).item() == pytest.approx(expected, rel=1e-6)
+    assert csce_loss(logits, labels, weights).item() == pytest.approx(
+        F.cross_entropy(logits, labels, weight=weights).item(), rel=1e-6)
     assert ce_loss(logits, labels).item() == pytest.approx(sum(ce) / 3, rel=1e-6)
-    assert csce_loss(logits, labels, torch.ones(2)).item() == pytest.approx(ce_loss(logits, labels).item())
     assert csce_loss(logits.half(), labels, weights).dtype == torch.float32
+
+
+def _loss_and_grad(fn, x):
+    x = x.clone().requires_grad_(True)
+    loss = fn(x)
+    return loss.detach(), torch.autograd.grad(loss, x)[0]
+
+
+def test_csce_with_uniform_weights_is_ce_and_ignores_the_weights_scale():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(12, 4, generator=g)
+    labels = torch.randint(0, 4, (12,), generator=g)
+    weights = class_cost_weights([40, 10, 5, 20])
+    ce = _loss_and_grad(lambda x: ce_loss(x, labels), logits)
+    for uniform in (torch.ones(4), torch.full((4,), 0.05)):
+        got = _loss_and_grad(lambda x, w=uniform: csce_loss(x, labels, w), logits)
+        assert torch.allclose(got[0], ce[0], rtol=1e-6) and torch.allclose(got[1], ce[1], atol=1e-7)
+    base = _loss_and_grad(lambda x: csce_loss(x, labels, weights), logits)
+    for scale in (0.01, 7.0):
+        scaled = _loss_and_grad(lambda x, s=scale: csce_loss(x, labels, weights * s), logits)
+        assert torch.allclose(scaled[0], base[0], rtol=1e-6) and torch.allclose(scaled[1], base[1], atol=1e-7)
+
+
+def test_cs_scl_with_uniform_weights_is_supcon_and_ignores_the_weights_scale():
+    feats = _features(n=8, views=2, seed=4)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 3])  # class 3 has no positive but its other view
+    plain = _loss_and_grad(lambda x: supcon_loss(x, labels, 0.1), feats)
+    for uniform in (torch.ones(8), torch.full((8,), 0.05)):
+        got = _loss_and_grad(lambda x, w=uniform: supcon_loss(x, labels, 0.1, sample_weights=w), feats)
+        assert torch.allclose(got[0], plain[0], rtol=1e-6) and torch.allclose(got[1], plain[1], atol=1e-6)
+    weights = class_cost_weights([3, 2, 2, 1])[labels]
+    base = _loss_and_grad(lambda x: supcon_loss(x, labels, 0.1, sample_weights=weights), feats)
+    for scale in (0.01, 7.0):
+        scaled = _loss_and_grad(lambda x, s=scale: supcon_loss(x, labels, 0.1, sample_weights=weights * s), feats)
+        assert torch.allclose(scaled[0], base[0], rtol=1e-6) and torch.allclose(scaled[1], base[1], atol=1e-6)
 
 
 def test_bad_arguments():

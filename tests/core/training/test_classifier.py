@@ -6,18 +6,19 @@ import pytest
 import torch
 
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
-from scl_desktop.core.events import CancelToken, EpochMetrics, drive
+from scl_desktop.core.events import CancelToken, EpochMetrics, StepMetrics, drive
 from scl_desktop.core.model.checkpoint import load_checkpoint
 from scl_desktop.core.model.predictor import evaluate_run, load_predictor
 from scl_desktop.core.training import classifier as fit_mod
 from scl_desktop.core.training.classifier import fit_classifier
-from scl_desktop.core.training.config import ClassifierConfig
+from scl_desktop.core.training.config import ClassifierConfig, stage2_augment
 from scl_desktop.core.training.encoder import train_encoder
+from scl_desktop.core.training.loop import cosine_lr
 from tests.core.training.test_encoder import restore_threads, tiny_encoder_config, tiny_split  # noqa: F401
 
 
 def tiny_classifier_config(**changes: object) -> ClassifierConfig:
-    base = dict(epochs=3, batch_size=5, lr=0.05, device="cpu", num_threads=1)
+    base = dict(epochs=3, batch_size=5, lr=0.05, device="cpu", num_threads=1, min_steps=0)
     base.update(changes)
     return ClassifierConfig(**base)  # type: ignore[arg-type]
 
@@ -127,3 +128,33 @@ def test_epochs_score_the_validation_part_and_the_result_the_test_part(tmp_path)
     assert sum(1 for v in last.per_class.values() if v is not None) == len(split.classes)
     assert evaluation.n == len(split.test) != n_val
     assert drive(evaluate_run(run, "SCL-CB", device="cpu")).to_json() == evaluation.to_json()
+
+
+def test_min_steps_lengthens_the_epochs_of_a_tiny_split(run):
+    """20 training images, batch 5: 4 steps per epoch; 3 epochs and min_steps 24 give 8 steps per epoch."""
+    config = tiny_classifier_config(balance="cb", min_steps=24)
+    events: list = []
+    drive(fit_classifier(run, config), events.append)
+    steps = [e for e in events if isinstance(e, StepMetrics)]
+    assert {e.steps_per_epoch for e in steps} == {8}
+    epochs = [e for e in events if isinstance(e, EpochMetrics)]
+    assert [e.epoch for e in epochs] == [1, 2, 3]
+    assert epochs[-1].lr == pytest.approx(cosine_lr(config.lr, 23, 24))  # the schedule ends with the last step
+    assert [r["epoch"] for r in run.read_metrics("classifier_cb")] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("changes", [{"feature_views": 2}, {"cached_features": False}])
+def test_views_are_drawn_with_stage_2s_own_light_policy(run, monkeypatch, changes):
+    policies = []
+    real = fit_mod.augment_batch
+
+    def spy(images, size, cfg, **kwargs):
+        policies.append(cfg)
+        return real(images, size, cfg, **kwargs)
+
+    monkeypatch.setattr(fit_mod, "augment_batch", spy)
+    drive(fit_classifier(run, tiny_classifier_config(epochs=1, balance="none", **changes)))
+    light = stage2_augment()
+    assert policies and all(p == light for p in policies)
+    assert not light.rotate and not light.color and light.crop and light.flip
+    assert light.crop_scale[0] > ClassifierConfig().augment.crop_scale[0] - 1e-9 > 0.2  # milder than stage 1's 0.2

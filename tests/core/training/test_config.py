@@ -18,7 +18,7 @@ def test_paper_defaults():
     assert (e.sampler, e.cs_scl, e.warmup_epochs, e.amp, e.channels_last) == ("instance", False, 0, True, True)
     c = ClassifierConfig()
     assert (c.balance, c.epochs, c.batch_size, c.lr, c.momentum, c.weight_decay) == ("cb", 100, 128, 0.01, 0.9, 5e-5)
-    assert c.cached_features and c.feature_views == 1
+    assert c.cached_features and c.feature_views == 4 and c.min_steps == 1000 and not c.augment.color
     b = BaselineConfig()
     assert (b.balance, b.arch, b.image_size) == ("none", "resnet50", 224)
 

@@ -11,7 +11,7 @@ from scl_desktop.core.devices import AmpPolicy
 from scl_desktop.core.errors import TrainingError
 from scl_desktop.core.model.checkpoint import load_checkpoint
 from scl_desktop.core.model.samplers import InstanceSampler
-from scl_desktop.core.training.loop import TrainLoop, nonfinite_tensors
+from scl_desktop.core.training.loop import TrainLoop, cosine_lr, nonfinite_tensors, samples_per_epoch
 
 HUGE_LR = 1e38  # one step with a gradient above 4 overflows the weights to inf
 
@@ -67,3 +67,32 @@ def test_nonfinite_tensors_names_parameters_and_buffers():
         model[0].bias[1] = math.nan
         model[1].running_var[2] = math.inf
     assert nonfinite_tensors(model) == ["0.bias", "1.running_var"]
+
+
+def test_samples_per_epoch_lengthens_small_epochs_only():
+    assert samples_per_epoch(1000, 100, epochs=10, min_steps=50) == 1000  # 100 steps already
+    assert samples_per_epoch(304, 128, epochs=100, min_steps=1000) == 10 * 128  # 2 steps/epoch -> 10
+    assert samples_per_epoch(20, 128, epochs=3, min_steps=10) == 4 * 128  # fewer images than a batch
+    assert samples_per_epoch(304, 128, epochs=100, min_steps=0) == 304
+
+
+def test_min_steps_epochs_run_every_step_under_one_cosine_schedule():
+    """8 images, batch 4, 2 epochs, at least 10 steps: 5 steps per epoch and the cosine spans all 10."""
+    model = torch.nn.Linear(2, 1)
+    x = torch.randn(8, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    lrs, seen = [], []
+
+    def step(positions: torch.Tensor) -> torch.Tensor:
+        lrs.append(optimizer.param_groups[0]["lr"])
+        seen.extend(positions.tolist())
+        return model(x[positions]).pow(2).mean()
+
+    num = samples_per_epoch(8, 4, epochs=2, min_steps=10)
+    loop = TrainLoop(stage="s", title="Stage 2", model=model, optimizer=optimizer, amp=AmpPolicy(False, None, False),
+                     device=torch.device("cpu"), step_fn=step, sampler=InstanceSampler(list(range(8)), num_samples=num),
+                     num_samples=num, batch_size=4, epochs=2, base_lr=0.1, write_checkpoints=False)
+    result = _drain(loop.run())
+    assert result.epochs_done == 2 and loop.steps_per_epoch == 5 and loop.total_steps == 10
+    assert lrs == pytest.approx([cosine_lr(0.1, i, 10) for i in range(10)])
+    assert sorted(set(seen)) == list(range(8))
