@@ -43,6 +43,8 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def register(subparsers: Any) -> None:
     """Add `scl reproduce` to the CLI."""
+    from scl_desktop.core.methods import BALANCES
+
     p = subparsers.add_parser("reproduce", help="reproduce the paper's tables on a dataset (several seeds, resumable)",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="DATASET",
@@ -69,7 +71,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--classifier-epochs", type=int, metavar="N", help="epochs of stage 2 (default 100)")
     p.add_argument("--weights", dest="weights_path", metavar="PTH",
                    help="start every encoder from this local .pth (default: random initialisation)")
-    p.add_argument("--ablation-classifier", dest="ablation_balance", choices=("cb", "csce", "none"), default="cb",
+    p.add_argument("--ablation-classifier", dest="ablation_balance", choices=BALANCES, default="cb",
                    help="classifier strategy that scores the encoders of tables 2 and 3 (default cb)")
     p.add_argument("--device", default="auto",
                    help="auto (default: CUDA GPU, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps")

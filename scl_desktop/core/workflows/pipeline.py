@@ -61,7 +61,7 @@ class PipelineConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
-    balances: tuple[str, ...] = ("cb", "csce", "none")
+    balances: tuple[str, ...] = BALANCES
     baselines: tuple[str, ...] = ("none",)
 
     def __post_init__(self) -> None:
@@ -173,7 +173,7 @@ def run_pipeline(split: SplitManifest, config: PipelineConfig, cancel: CancelTok
 
 
 def demo_config(seed: int = 0, epochs: int | None = None, device: str = "auto", num_threads: int | None = None,
-                balances: tuple[str, ...] = ("cb", "csce", "none")) -> PipelineConfig:
+                balances: tuple[str, ...] = BALANCES) -> PipelineConfig:
     """The settings `scl demo` uses (``DEMO_SETTINGS``, ``DEMO_EPOCHS`` epochs; paper defaults otherwise).
 
     Stage 1 and the Plain baseline share architecture, image size, batch, augmentation and

@@ -522,7 +522,7 @@ def write_report(out: Path, config: ReproduceConfig, state: State, cells: Sequen
                  on_cpu: bool) -> None:
     """Write ``report.md`` and ``results.json`` (both atomically) from the finished cells."""
     rows = table_rows(config, state)
-    gains = [g for s in config.s_values for m in ("SCL-CB", "SCL-CSCE")
+    gains = [g for s in config.s_values for m in (method_for("scl", "cb").name, method_for("scl", "csce").name)
              if 1 in config.tables and (g := _paired_gain(config, state, s, m)) is not None]
     identity = state.data["identity"]
     finished = [state.cells[c.key] for c in cells if c.key in state.cells]
