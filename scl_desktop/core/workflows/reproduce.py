@@ -567,7 +567,8 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         f"{enc['temperature']:g}; Plain lr {base['lr']:g}"
         + (f"; initial weights {enc['weights_path']}" if enc.get("weights_path") else "; random initialisation")
         + ".",
-        f"* Stage 2: linear classifier on the frozen encoder's cached features, {clf['epochs']} epochs, "
+        f"* Stage 2: linear classifier on the frozen encoder's cached features ({clf['feature_views']} "
+        f"view(s) per image), {clf['epochs']} epochs of at least {clf['min_steps']} steps in all, "
         f"batch {clf['batch_size']}, lr {clf['lr']:g}.",
         f"* Seeds: {', '.join(map(str, config.seeds))}. Cells show mean ± sample standard deviation over the "
         "seeds (accuracy in %); a count in brackets means fewer seeds have finished.",
