@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import textwrap
 from typing import Any
 
 DESCRIPTION = """\
@@ -14,10 +15,13 @@ Repeat the paper's experiments (Huang et al., ICASSP 2022) on your data with the
   Table 3  stage-1 re-balancing ablation: SCL, CS-SCL, CB sampling in stage 1
 
 for every seed and every minority size s, on the paper's class-imbalance (CI) split: the first
---majority classes in sorted order keep --major-count training images, the others s, and
---test-per-class images per class form a balanced test set. Tables 2 and 3 score each encoder
-with one classifier strategy (--ablation-classifier). Shared work is done once: the Table-1
-encoder serves SCL-CE/CB/CSCE, the last row of Table 2 and the first of Table 3.
+--majority classes in sorted order keep --major-frac of their images or --major-count of them,
+the others s, and --test-per-class images per class form a balanced test set. Tables 2 and 3
+score each encoder with one classifier strategy (--ablation-classifier). Shared work is done
+once: the Table-1 encoder serves SCL-CE/CB/CSCE, the last row of Table 2 and the first of Table 3.
+
+--protocol-preset names the CI numbers of a dataset (the flags above replace them):
+{presets}
 
 Writes OUT/report.md (mean +- std per cell), OUT/results.json (every raw result) and
 OUT/state.json. Stopped (Ctrl-C, killed, power cut)? Run the same command again: finished cells
@@ -28,7 +32,8 @@ scaled-down defaults of `scl train` (ResNet-18, 64 px, 30 epochs). Every run als
 `scl runs list`.
 
 Example:  scl reproduce ../shared/data/ucmerced --out reproduce/ucmerced --seeds 0,1,2 --s 10,5
-          scl reproduce ../shared/data/ucmerced --out reproduce/quick --tables 1 --epochs 10"""
+          scl reproduce ../shared/data/ucmerced --out reproduce/quick --tables 1 --epochs 10
+          scl reproduce path/to/AID --out reproduce/aid --protocol-preset aid"""
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -43,10 +48,14 @@ def _ints(text: str) -> tuple[int, ...]:
 
 def register(subparsers: Any) -> None:
     """Add `scl reproduce` to the CLI."""
+    from scl_desktop.core.data.split import CI_PRESETS
     from scl_desktop.core.methods import BALANCES
 
+    presets = "\n".join(textwrap.fill(preset.source, 96, initial_indent=f"  {name:<5} ", subsequent_indent=" " * 8)
+                         for name, preset in CI_PRESETS.items())
     p = subparsers.add_parser("reproduce", help="reproduce the paper's tables on a dataset (several seeds, resumable)",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=DESCRIPTION.format(presets=presets),
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", metavar="DATASET",
                    help="folder of class folders, or a dataset manifest (`scl import`) or split JSON (`scl split`)")
     p.add_argument("--out", required=True, metavar="DIR",
@@ -59,10 +68,14 @@ def register(subparsers: Any) -> None:
                    help="which tables to compute: 1, 2, 3, comma-separated (default all)")
     p.add_argument("--majority", type=int, metavar="K",
                    help="the first K classes (sorted) are majority classes (default: two thirds, 14 of 21)")
-    p.add_argument("--major-count", type=int, default=50, metavar="N",
-                   help="training images per majority class (default 50, UC Merced's protocol)")
-    p.add_argument("--test-per-class", type=int, default=40, metavar="N",
-                   help="test images per class (default 40, UC Merced's protocol)")
+    p.add_argument("--protocol-preset", choices=tuple(CI_PRESETS), default="ucm",
+                   help="the CI numbers of one of the paper's datasets (see above; default ucm)")
+    share = p.add_mutually_exclusive_group()
+    share.add_argument("--major-frac", type=float, metavar="F",
+                       help="fraction of each majority class used for training (default: the preset's)")
+    share.add_argument("--major-count", type=int, metavar="N",
+                       help="training images per majority class (default: the preset's)")
+    p.add_argument("--test-per-class", type=int, metavar="N", help="test images per class (default: the preset's)")
     p.add_argument("--arch", help="encoder of stage 1 and Plain (default resnet50 on a GPU, resnet18 on a CPU)")
     p.add_argument("--image-size", type=int, metavar="PX", help="training image size (default 224 GPU, 64 CPU)")
     p.add_argument("--store-size", type=int, metavar="PX",
@@ -87,7 +100,8 @@ def command_line(args: argparse.Namespace) -> str:
 
     parts = ["scl", "reproduce", args.source, "--out", args.out, "--seeds", join(args.seeds),
              "--s", join(args.s_values), "--tables", join(args.tables)]
-    options = (("--majority", args.majority), ("--major-count", args.major_count),
+    options = (("--majority", args.majority), ("--protocol-preset", args.protocol_preset),
+               ("--major-frac", args.major_frac), ("--major-count", args.major_count),
                ("--test-per-class", args.test_per_class), ("--arch", args.arch), ("--image-size", args.image_size),
                ("--store-size", args.store_size), ("--epochs", args.epochs),
                ("--classifier-epochs", args.classifier_epochs), ("--weights", args.weights_path),
@@ -107,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = ReproduceConfig(
         source=args.source, out=args.out, seeds=args.seeds, s_values=args.s_values, tables=args.tables,
-        majority=args.majority, major_count=args.major_count, test_per_class=args.test_per_class, arch=args.arch,
+        majority=args.majority, protocol_preset=args.protocol_preset, major_frac=args.major_frac,
+        major_count=args.major_count, test_per_class=args.test_per_class, arch=args.arch,
         image_size=args.image_size, store_size=args.store_size, epochs=args.epochs,
         classifier_epochs=args.classifier_epochs, weights_path=args.weights_path, device=args.device,
         ablation_balance=args.ablation_balance, command=command_line(args))

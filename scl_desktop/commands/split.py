@@ -54,8 +54,9 @@ def register(subparsers: Any) -> None:
                        help="ci: training images per majority class (NWPU: 140, UC Merced: 50)")
     p.add_argument("--s", type=int, metavar="N", help="ci: training images per minority class (default 10; paper: 5 or 10)")
     p.add_argument("--test-per-class", type=int, metavar="N",
-                   help="ci: test images per class, the same for every class "
-                        "(default: as many as every class can give)")
+                   help=f"ci: test images per class, the same for every class (default: the paper's "
+                        f"{split_mod.PAPER_TEST_PER_CLASS} when every class can give it, else as many as every class "
+                        "can give, and the split says so)")
     p.add_argument("--test-frac", type=float, metavar="F", help="stratified: fraction of each class for testing (default 0.3)")
     p.add_argument("--val-frac", type=float, metavar="F", default=split_mod.VAL_FRAC,
                    help="validation share, scored after every epoch so that the test images are used once, at the "

@@ -7,7 +7,9 @@ Three protocols:
   ``majority_classes``) are majority classes and keep ``major_frac`` of their images (AID: 0.5)
   or ``major_count`` images (NWPU: 140, UC Merced: 50) for training; every other class is a
   minority class with only ``s`` training images (5 or 10). A balanced test set of
-  ``test_per_class`` images per class is drawn from the images left over, and ``val_frac`` of
+  ``test_per_class`` images per class (default: the paper's ``PAPER_TEST_PER_CLASS`` when every
+  class has that many left, else the most every class can give, and the split's warnings say
+  so) is drawn from the images left over, and ``val_frac`` of
   what is left after that (at least one image per class that has any left) becomes the
   validation set.
 * ``"stratified"`` -- for data that is already imbalanced: per class, ``test_frac`` of the images
@@ -43,6 +45,39 @@ VAL_FRAC = 0.2
 MIN_TRAIN_KEPT = 2
 """Training images ``stratified`` keeps per class before it moves any to validation."""
 PARTS = ("train", "val", "test")
+PAPER_TEST_PER_CLASS = 100
+"""The ci default test size: the paper's for AID (Huang et al. 2022, sec. 3.1; DESIGN.md), the dataset
+whose 50 % majority share is also the ci default."""
+
+
+@dataclass(frozen=True)
+class CiPreset:
+    """A named ci protocol: the majority share (a fraction or a count) and the balanced test size.
+
+    The majority classes are the first two thirds in dataset (sorted) order and ``s`` is chosen
+    separately, as in the paper; ``source`` says where the numbers come from.
+    """
+
+    major_frac: float | None
+    major_count: int | None
+    test_per_class: int
+    source: str
+
+
+CI_PRESETS = {
+    "aid": CiPreset(0.5, None, 100, "AID in the paper (Huang et al. 2022, sec. 3.1): 50 % of each "
+                                     "majority class for training, 100 test images per class"),
+    "nwpu": CiPreset(None, 140, 400, "NWPU-RESISC45 in the paper (sec. 3.1): 140 training "
+                                      "images per majority class (20 % of its 700), 400 test images per class"),
+    "ucm": CiPreset(None, 50, 40, "UC Merced, which the paper does not report: this project's protocol (README, "
+                                   "the `scl reproduce` tables): 50 training images per majority class, 40 test "
+                                   "images per class"),
+}
+"""The ci protocols of the paper's datasets, by the name `--protocol-preset` takes.
+
+AID's and NWPU's numbers are the paper's sec. 3.1 as the project's design notes (DESIGN.md) quote
+it; UC Merced's are the README's protocol (the paper has no UC Merced experiment).
+"""
 
 #: spellings of the split column that mean train / val / test (compared in lower case)
 SPLIT_ALIASES = {
@@ -68,7 +103,8 @@ class SplitConfig:
     :func:`majority_by_count` (or ``majority_threshold``: majority when training count >= it).
 
     ``ci`` only: ``major_frac`` or ``major_count`` (default ``major_frac=0.5``), ``s``,
-    ``test_per_class`` (default: the largest balanced count every class can give).
+    ``test_per_class`` (default ``PAPER_TEST_PER_CLASS`` when every class can give it, else the
+    largest balanced count every class can give, with a warning saying so).
     ``stratified`` only: ``test_frac``. ``val_frac`` (0: no validation set): for ``ci`` the share
     of the images left after train and test, for ``stratified`` the share of each class's
     training images (see the module docstring for the per-class minimums).
@@ -203,7 +239,11 @@ def _build_ci(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict[str, li
         else:
             n_train[c] = cfg.s
     leftover = {c: len(by_class[c]) - n_train[c] for c in classes}
-    test_per_class = cfg.test_per_class if cfg.test_per_class is not None else min(leftover.values())
+    warnings = _split_column_warning(dataset)
+    test_per_class = cfg.test_per_class
+    if test_per_class is None:
+        test_per_class, note = _default_test_per_class(leftover)
+        warnings += [note] if note else []
     needed_test = max(test_per_class, 1)
     for c in classes:
         n, role = len(by_class[c]), (MAJORITY if c in majority else MINORITY)
@@ -222,7 +262,6 @@ def _build_ci(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict[str, li
         test += order[end_train:end_test]
         val += rest[: min(len(rest), max(1, _round(cfg.val_frac * len(rest))))] if cfg.val_frac > 0 else []
 
-    warnings = _split_column_warning(dataset)
     if cfg.val_frac > 0 and not val:
         warnings.append("No images were left for validation after train and test; the validation set is empty.")
     resolved = {
@@ -314,6 +353,17 @@ def _build_predefined(dataset: DatasetManifest, cfg: SplitConfig, by_class: dict
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _default_test_per_class(leftover: dict[str, int]) -> tuple[int, str | None]:
+    """The ci test size when none is given, and a note saying why when it is not the paper's."""
+    smallest = min(leftover, key=lambda c: leftover[c])
+    if leftover[smallest] >= PAPER_TEST_PER_CLASS:
+        return PAPER_TEST_PER_CLASS, None
+    n = leftover[smallest]
+    return n, (f"--test-per-class not given: {n} test images per class, the most every class can give "
+               f"({smallest} has {n} left after training), since not every class can give the paper's "
+               f"{PAPER_TEST_PER_CLASS}; pass --test-per-class to choose another size.")
 
 
 def _items_by_class(dataset: DatasetManifest) -> dict[str, list[int]]:

@@ -42,7 +42,7 @@ from scl_desktop.core import devices
 from scl_desktop.core.atomic import read_json, write_json, write_text
 from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
 from scl_desktop.core.data.sources import load_dataset_source
-from scl_desktop.core.data.split import SplitConfig, build_split
+from scl_desktop.core.data.split import CI_PRESETS, SplitConfig, build_split
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from scl_desktop.core.events import CancelToken, Event, Log
 from scl_desktop.core.methods import BALANCES, method_for, method_named
@@ -117,7 +117,10 @@ class ReproduceConfig:
 
     On a GPU those are the paper's (ResNet-50, 224 px, 500 epochs); on a CPU ``cpu_defaults``
     scales them (ResNet-18, 64 px, 30 epochs, batch 64). ``majority`` None: two thirds of the
-    classes (14 of UC Merced's 21). ``command`` is quoted in the report.
+    classes (14 of UC Merced's 21). The CI split follows ``protocol_preset`` (a key of
+    ``CI_PRESETS``: aid, nwpu, ucm); ``major_frac`` / ``major_count`` / ``test_per_class`` replace
+    its numbers (a fraction replaces the preset's count and vice versa). ``command`` is quoted in
+    the report.
     """
 
     source: str | os.PathLike[str]
@@ -126,8 +129,10 @@ class ReproduceConfig:
     s_values: tuple[int, ...] = (10, 5)
     tables: tuple[int, ...] = TABLES
     majority: int | None = None
-    major_count: int = 50
-    test_per_class: int = 40
+    protocol_preset: str = "ucm"
+    major_frac: float | None = None
+    major_count: int | None = None
+    test_per_class: int | None = None
     arch: str | None = None
     image_size: int | None = None
     store_size: int | None = None
@@ -149,6 +154,11 @@ class ReproduceConfig:
         unknown = sorted(set(self.tables) - set(TABLES))
         if not self.tables or unknown:
             raise ConfigError(f"tables {list(self.tables)} are not valid.", "Give a selection of 1, 2, 3.")
+        if self.protocol_preset not in CI_PRESETS:
+            raise ConfigError(f"Unknown protocol preset {self.protocol_preset!r}.",
+                              f"Use one of {', '.join(CI_PRESETS)}.")
+        if self.major_frac is not None and self.major_count is not None:
+            raise ConfigError("Both a majority training fraction and a count were given.", "Give only one of them.")
         if self.ablation_balance not in BALANCES:
             raise ConfigError(f"Unknown classifier strategy {self.ablation_balance!r} for tables 2 and 3.",
                               f"Use one of {', '.join(BALANCES)}.")
@@ -238,10 +248,20 @@ def classifier_config(config: ReproduceConfig, balance: str, seed: int) -> Class
     return ClassifierConfig(device=config.device, seed=seed, balance=balance, **extra)
 
 
+def ci_protocol(config: ReproduceConfig) -> dict[str, Any]:
+    """The CI numbers ``config`` asks for: its preset's, with the numbers it gives itself in their place."""
+    preset = CI_PRESETS[config.protocol_preset]
+    given = config.major_frac is not None or config.major_count is not None
+    return {
+        "major_frac": config.major_frac if given else preset.major_frac,
+        "major_count": config.major_count if given else preset.major_count,
+        "test_per_class": config.test_per_class if config.test_per_class is not None else preset.test_per_class,
+    }
+
+
 def split_config(config: ReproduceConfig, s: int, seed: int) -> SplitConfig:
-    """The CI split of one (s, seed): first ``majority`` classes keep ``major_count``, the rest ``s``."""
-    return SplitConfig(protocol="ci", majority=config.majority, major_count=config.major_count, s=s,
-                       test_per_class=config.test_per_class, seed=seed)
+    """The CI split of one (s, seed): the first ``majority`` classes keep the majority share, the rest ``s``."""
+    return SplitConfig(protocol="ci", majority=config.majority, s=s, seed=seed, **ci_protocol(config))
 
 
 def _without_seed(d: dict[str, Any]) -> dict[str, Any]:
@@ -252,13 +272,20 @@ def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: 
     """Everything that must match for cells of two invocations to be mixed in one report."""
     return {
         "source": dataset.source,
-        "split": {"protocol": "ci", "majority": config.majority, "major_count": config.major_count,
-                  "test_per_class": config.test_per_class},
+        "split": _split_identity(config),
         "encoder": _without_seed(encoder_config(config, "scl", 0, on_cpu).to_json()),
         "baseline": _without_seed(baseline_config(config, 0, on_cpu).to_json()),
         "classifier": _without_seed({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
                                      if k != "balance"}),
     }
+
+
+def _split_identity(config: ReproduceConfig) -> dict[str, Any]:
+    protocol = ci_protocol(config)
+    # major_frac only when set, so that folders written before it existed (count-based) still resume
+    fraction = {} if protocol["major_frac"] is None else {"major_frac": protocol["major_frac"]}
+    return {"protocol": "ci", "majority": config.majority, "major_count": protocol["major_count"],
+            "test_per_class": protocol["test_per_class"], **fraction}
 
 
 # --- dataset ----------------------------------------------------------------------------------
@@ -557,7 +584,9 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         "## Setting",
         "",
         f"* Data: `{identity['source']}`; CI split: {majority} classes (sorted order) are majority classes with "
-        f"{split['major_count']} training images each, the others minority classes with s training images; "
+        + (f"{split['major_frac']:.0%} of their images" if split.get("major_frac") is not None
+           else f"{split['major_count']} training images each")
+        + ", the others minority classes with s training images; "
         f"{split['test_per_class']} test images per class from the rest. Each seed draws its own split and "
         "initialises its own training.",
         f"* Device: {device_text}" + ("; CPU-sized setting (the paper's GPU defaults scaled down)." if on_cpu else "."),

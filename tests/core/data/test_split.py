@@ -12,7 +12,14 @@ import pytest
 
 from scl_desktop.cli import main as cli_main
 from scl_desktop.core.data.manifest import MAJORITY, MINORITY, DatasetManifest, ImageItem, SplitManifest
-from scl_desktop.core.data.split import SplitConfig, build_split, majority_by_count, summary
+from scl_desktop.core.data.split import (
+    CI_PRESETS,
+    PAPER_TEST_PER_CLASS,
+    SplitConfig,
+    build_split,
+    majority_by_count,
+    summary,
+)
 from scl_desktop.core.errors import ConfigError, DatasetError
 from tests.conftest import shared_data
 
@@ -82,6 +89,31 @@ def test_ci_defaults_fraction_majority_share_and_test_size():
     assert split.counts("train") == {"a": 20, "b": 30, "c": 5}
     assert split.counts("test") == {"a": 20, "b": 20, "c": 20}
     assert split.config["test_per_class"] == 20 and split.config["major_frac"] == 0.5
+    # not the paper's 100, so the split says what it chose and why
+    assert any("--test-per-class not given: 20 test images per class" in w and "a has 20 left" in w
+               for w in split.config["warnings"])
+
+
+def test_ci_default_test_size_is_the_papers_when_every_class_can_give_it():
+    # AID-like: 220 images per majority class at 50 %, minority classes with s = 10 keep >= 100 left
+    ds = make_dataset({"a": 220, "b": 240, "c": 130})
+    split = build_split(ds, SplitConfig(protocol="ci", s=10))
+    assert split.config["test_per_class"] == PAPER_TEST_PER_CLASS == 100
+    assert split.counts("test") == {"a": 100, "b": 100, "c": 100}
+    assert not any("--test-per-class" in w for w in split.config["warnings"])
+
+
+@pytest.mark.parametrize("name", sorted(CI_PRESETS))
+def test_ci_presets_build_their_protocol_and_name_their_source(name):
+    preset = CI_PRESETS[name]
+    per_class = 2 * max(preset.major_count or 0, preset.test_per_class) + 20
+    ds = make_dataset({c: per_class for c in UCM_LIKE})
+    split = build_split(ds, SplitConfig(protocol="ci", major_frac=preset.major_frac, major_count=preset.major_count,
+                                        test_per_class=preset.test_per_class, s=5))
+    expected = preset.major_count or round(preset.major_frac * per_class)
+    assert set(split.counts("train")[c] for c in split.majority_classes()) == {expected}
+    assert set(split.counts("test").values()) == {preset.test_per_class}
+    assert preset.source
 
 
 def test_ci_named_majority_classes_and_validation_from_leftovers():

@@ -175,3 +175,44 @@ def test_cancel_mid_training_then_resume_from_the_checkpoint(images, tmp_path):
     state = read_json(tmp_path / STATE_FILE)
     assert state["jobs"]["s2/seed0/scl"]["run"] == stopped  # resumed, not started again
     assert {c["run"] for k, c in state["cells"].items() if "/scl/" in k} == {stopped}
+
+
+@pytest.mark.parametrize("preset,frac,count,test", [("ucm", None, 50, 40), ("aid", 0.5, None, 100),
+                                                    ("nwpu", None, 140, 400)])
+def test_protocol_presets_give_each_datasets_ci_split(preset, frac, count, test):
+    cfg = repro.split_config(ReproduceConfig(source="x", out="y", protocol_preset=preset), s=5, seed=3)
+    assert (cfg.major_frac, cfg.major_count, cfg.test_per_class, cfg.s, cfg.seed) == (frac, count, test, 5, 3)
+
+
+def test_flags_replace_the_presets_numbers():
+    cfg = repro.split_config(ReproduceConfig(source="x", out="y", protocol_preset="nwpu", major_frac=0.2), 5, 0)
+    assert (cfg.major_frac, cfg.major_count, cfg.test_per_class) == (0.2, None, 400)
+    cfg = repro.split_config(ReproduceConfig(source="x", out="y", protocol_preset="aid", major_count=30,
+                                             test_per_class=50), 5, 0)
+    assert (cfg.major_frac, cfg.major_count, cfg.test_per_class) == (None, 30, 50)
+    with pytest.raises(ConfigError, match="aid, nwpu, ucm"):
+        ReproduceConfig(source="x", out="y", protocol_preset="rsscn7")
+    with pytest.raises(ConfigError, match="only one"):
+        ReproduceConfig(source="x", out="y", major_frac=0.5, major_count=50)
+
+
+def test_count_based_split_identity_is_unchanged_so_old_folders_resume():
+    # folders written before --major-frac existed stored exactly these keys
+    assert repro._split_identity(ReproduceConfig(source="x", out="y")) == {
+        "protocol": "ci", "majority": None, "major_count": 50, "test_per_class": 40}
+
+
+def test_cli_runs_a_fraction_protocol_and_reports_it(images, tmp_path, capsys):
+    out = tmp_path / "frac"
+    args = [a for a in CLI_TINY if a not in ("--major-count", "8")]
+    args[args.index("0,1")] = "0"
+    code = main(["reproduce", str(images), "--out", str(out), *args, "--major-frac", "0.5", "--protocol-preset",
+                 "aid", "--tables", "1", "--json", "--quiet"])
+    assert code == 0
+    rows = json.loads(capsys.readouterr().out)["rows"]
+    assert rows
+    report = (out / REPORT_FILE).read_text(encoding="utf-8")
+    assert "majority classes with 50% of their images" in report and "4 test images per class" in report
+    assert "--protocol-preset aid --major-frac 0.5" in report
+    split = read_json(out / STATE_FILE)["identity"]["split"]
+    assert split == {"protocol": "ci", "majority": 2, "major_count": None, "major_frac": 0.5, "test_per_class": 4}
