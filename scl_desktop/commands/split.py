@@ -18,8 +18,10 @@ Protocols:
               order) or the named ones are majority classes and keep many training images
               (--major-frac of each class, or --major-count images); all others are minority
               classes with only --s training images. A balanced test set of --test-per-class
-              images per class comes from the images left over.
-              UC Merced as in the paper: --majority 14 --major-count 50 --s 10 --test-per-class 40
+              images per class comes from the images left over. --protocol-preset aid, nwpu or
+              ucm sets --major-frac/--major-count and --test-per-class as for the paper's AID
+              (50 %, 100) and NWPU-RESISC45 (140, 400) or the README's UC Merced (50, 40);
+              flags given beside it replace its numbers.
   stratified  for data that is already imbalanced: each class is split by --test-frac, then
               --val-frac of its training images go to validation; classes whose training count is below the geometric mean of all counts
               and at most half of the largest are minority classes (or use --majority-threshold,
@@ -28,7 +30,7 @@ Protocols:
 Without --protocol: predefined when every image has a split value, ci otherwise.
 The same --seed always picks the same images."""
 
-CI_ONLY = ("major_frac", "major_count", "s", "test_per_class")
+CI_ONLY = ("protocol_preset", "major_frac", "major_count", "s", "test_per_class")
 
 
 def register(subparsers: Any) -> None:
@@ -52,6 +54,8 @@ def register(subparsers: Any) -> None:
                        help="ci: fraction of each majority class used for training (default 0.5, as for AID)")
     share.add_argument("--major-count", type=int, metavar="N",
                        help="ci: training images per majority class (NWPU: 140, UC Merced: 50)")
+    p.add_argument("--protocol-preset", choices=tuple(split_mod.CI_PRESETS),
+                   help="ci: the majority share and test size of a dataset's protocol (see above)")
     p.add_argument("--s", type=int, metavar="N", help="ci: training images per minority class (default 10; paper: 5 or 10)")
     p.add_argument("--test-per-class", type=int, metavar="N",
                    help=f"ci: test images per class, the same for every class (default: the paper's "
@@ -87,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         "majority_threshold": args.majority_threshold,
         "major_frac": args.major_frac, "major_count": args.major_count, "test_per_class": args.test_per_class,
     }
+    if args.protocol_preset is not None:
+        options.update(split_mod.CI_PRESETS[args.protocol_preset].numbers(
+            args.major_frac, args.major_count, args.test_per_class))
     if args.majority_classes is not None:
         options["majority_classes"] = tuple(c.strip() for c in args.majority_classes.split(",") if c.strip())
     if args.s is not None:

@@ -63,6 +63,14 @@ class CiPreset:
     test_per_class: int
     source: str
 
+    def numbers(self, major_frac: float | None = None, major_count: int | None = None,
+                test_per_class: int | None = None) -> dict[str, Any]:
+        """``SplitConfig`` fields of this preset; a given number replaces the preset's (a fraction its count too)."""
+        share_given = major_frac is not None or major_count is not None
+        return {"major_frac": major_frac if share_given else self.major_frac,
+                "major_count": major_count if share_given else self.major_count,
+                "test_per_class": test_per_class if test_per_class is not None else self.test_per_class}
+
 
 CI_PRESETS = {
     "aid": CiPreset(0.5, None, 100, "AID in the paper (Huang et al. 2022, sec. 3.1): 50 % of each "

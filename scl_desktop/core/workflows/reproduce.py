@@ -250,13 +250,7 @@ def classifier_config(config: ReproduceConfig, balance: str, seed: int) -> Class
 
 def ci_protocol(config: ReproduceConfig) -> dict[str, Any]:
     """The CI numbers ``config`` asks for: its preset's, with the numbers it gives itself in their place."""
-    preset = CI_PRESETS[config.protocol_preset]
-    given = config.major_frac is not None or config.major_count is not None
-    return {
-        "major_frac": config.major_frac if given else preset.major_frac,
-        "major_count": config.major_count if given else preset.major_count,
-        "test_per_class": config.test_per_class if config.test_per_class is not None else preset.test_per_class,
-    }
+    return CI_PRESETS[config.protocol_preset].numbers(config.major_frac, config.major_count, config.test_per_class)
 
 
 def split_config(config: ReproduceConfig, s: int, seed: int) -> SplitConfig:

@@ -48,7 +48,7 @@ from scl_desktop.core.data.manifest import (
     SplitManifest,
     display_path,
 )
-from scl_desktop.core.data.split import SplitConfig, build_split
+from scl_desktop.core.data.split import PAPER_TEST_PER_CLASS, SplitConfig, build_split
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Log
 from scl_desktop.gui.layout import scrolled, splitter
@@ -204,7 +204,8 @@ class DatasetPage(QWidget):
                                  "(the paper: 140 for NWPU, 50 for UC Merced).", special="use share")
         self.s_spin = _spin(1, 100000, 10, "Training images per minority class (the paper's s: 5 or 10).")
         self.test_per_class = _spin(0, 100000, 0, "Test images per class, the same for every class (balanced). "
-                                    "auto: as many as every class can give.", special="auto")
+                                    f"auto: the paper's {PAPER_TEST_PER_CLASS} when every class can give it, "
+                                    "else as many as every class can give.", special="auto")
         self.test_frac = _dspin(0.01, 0.9, 0.3, "Share of each class that goes to the test set (stratified).")
         self.val_frac = _dspin(0.0, 0.9, SplitConfig.val_frac, "Share for validation, scored after every epoch so "
                                "the test images are used once, at the end (ci: of the images left after train and "

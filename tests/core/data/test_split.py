@@ -294,6 +294,24 @@ def test_cli_split_json_and_table(tmp_path, capsys):
     assert "class00" in capsys.readouterr().err
 
 
+def test_cli_split_protocol_preset_and_the_test_size_it_chose(tmp_path, capsys):
+    manifest = make_dataset({c: 100 for c in UCM_LIKE}).save(tmp_path / "ucm.json")
+    assert cli_main(["split", str(manifest), "--protocol-preset", "ucm", "--json", "--out", str(tmp_path / "a")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["counts"]["train"]["class13"] == 50 and printed["counts"]["train"]["class14"] == 10
+    assert set(printed["counts"]["test"].values()) == {40} and not printed["warnings"]
+    # a flag beside the preset replaces its number
+    assert cli_main(["split", str(manifest), "--protocol-preset", "ucm", "--test-per-class", "30", "--json",
+                     "--out", str(tmp_path / "b")]) == 0
+    assert set(json.loads(capsys.readouterr().out)["counts"]["test"].values()) == {30}
+    # no preset, no --test-per-class: 100 is more than the majority classes have left, so it says what it chose
+    assert cli_main(["split", str(manifest), "--major-count", "50", "--out", str(tmp_path / "c")]) == 0
+    err = capsys.readouterr().err
+    assert "--test-per-class not given: 50 test images per class" in err and "the paper's 100" in err
+    assert cli_main(["split", str(manifest), "--protocol", "stratified", "--protocol-preset", "aid"]) == 2
+    assert "--protocol-preset" in capsys.readouterr().err
+
+
 def _ucmerced_manifest() -> DatasetManifest:
     """UC Merced as a manifest: through the importer when it exists, else from the folder listing."""
     root = shared_data("ucmerced")
