@@ -165,8 +165,16 @@ class DistContext:
         return device
 
     def shutdown(self) -> None:
-        """Leave the process group (at the end of training); a no-op for one process."""
+        """Leave the process group (at the end of training); a no-op for one process.
+
+        On gloo every rank first waits (at most 30 s) until all have arrived, so rank 0, which hosts
+        the rendezvous store, does not tear it down while another rank is still leaving (that rank
+        would abort with "terminate called without an active exception").
+        """
         if self.enabled and dist.is_initialized():
+            if dist.get_backend() == "gloo":
+                with contextlib.suppress(RuntimeError):  # a rank that failed never arrives: leave anyway
+                    dist.monitored_barrier(timeout=datetime.timedelta(seconds=30))
             dist.destroy_process_group()
 
     def barrier(self) -> None:
