@@ -71,7 +71,7 @@ def test_nonfinite_tensors_names_parameters_and_buffers():
 
 def test_samples_per_epoch_lengthens_small_epochs_only():
     assert samples_per_epoch(1000, 100, epochs=10, min_steps=50) == 1000  # 100 steps already
-    assert samples_per_epoch(304, 128, epochs=100, min_steps=1000) == 10 * 128  # 2 steps/epoch -> 10
+    assert samples_per_epoch(304, 128, epochs=100, min_steps=1000) == 10 * 128  # logic: 2 steps/epoch -> 10
     assert samples_per_epoch(20, 128, epochs=3, min_steps=10) == 4 * 128  # fewer images than a batch
     assert samples_per_epoch(304, 128, epochs=100, min_steps=0) == 304
 
