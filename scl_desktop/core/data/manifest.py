@@ -87,7 +87,11 @@ def display_path(path: str | os.PathLike[str]) -> str:
     Paths themselves keep such bytes as Python's surrogate escapes, so they open the same file;
     JSON keeps them as ``\\udcNN`` escapes (``atomic.write_json``).
     """
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
+    text = os.fspath(path)
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True)

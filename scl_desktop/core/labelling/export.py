@@ -3,7 +3,7 @@
 * **CSV**: one row per image or window (columns ``types.CSV_FIELDS``). Text cells that a
   spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR: class
   or file names) get a leading ``'``; numbers never do. File names that are not valid UTF-8 are
-  written with ``\\xNN`` for the bytes that are not (``tiling.printable``).
+  written with ``\\xNN`` for the bytes that are not (``data.manifest.display_path``).
 * **GeoJSON**: one Feature per row of an input with WGS84 coordinates, its window footprint as a
   Polygon in WGS84 longitude/latitude (RFC 7946: no ``crs`` member, exterior ring
   counter-clockwise), with the CSV columns as properties. Rows without georeference, or of a
@@ -37,9 +37,10 @@ from xml.sax.saxutils import escape, quoteattr
 import numpy as np
 
 from scl_desktop.core.atomic import StagedFiles
+from scl_desktop.core.data.manifest import display_path
 from scl_desktop.core.errors import Cancelled, ConfigError, DiskFullError, SclError
 from scl_desktop.core.labelling.geometry import crs_object, footprints_wgs84
-from scl_desktop.core.labelling.tiling import LabelInput, printable
+from scl_desktop.core.labelling.tiling import LabelInput
 from scl_desktop.core.labelling.types import CSV_FIELDS, NODATA_CLASS, LabelResult, LabelRow, SceneMap
 
 NODATA_CONFIDENCE = -1.0
@@ -72,7 +73,7 @@ def _csv_cell(value: Any) -> Any:
     if value is None:
         return ""
     if isinstance(value, str):
-        value = printable(value)
+        value = display_path(value)
         return "'" + value if value.startswith(FORMULA_START) else value
     return value
 
@@ -104,7 +105,7 @@ def geojson_feature_count(result: LabelResult) -> int:
 
 def geojson_left_out(result: LabelResult) -> list[str]:
     """Georeferenced inputs the GeoJSON leaves out, each with the reason (their CRS has no way to WGS84)."""
-    return [f"{printable(i.path)} ({i.wgs84_problem})" for i in result.inputs if i.georeferenced and not i.wgs84]
+    return [f"{display_path(i.path)} ({i.wgs84_problem})" for i in result.inputs if i.georeferenced and not i.wgs84]
 
 
 def _write_geojson_file(result: LabelResult, path: Path) -> None:
@@ -116,7 +117,7 @@ def _write_geojson_file(result: LabelResult, path: Path) -> None:
             windows = np.array([(r.col_off, r.row_off, r.width, r.height) for r in rows], float)
             rings = np.round(footprints_wgs84(inp.crs, inp.transform, windows), COORD_DECIMALS)
             for row, ring in zip(rows, rings, strict=True):
-                properties = {k: printable(v) if isinstance(v, str) else v for k, v in row.as_dict().items()}
+                properties = {k: display_path(v) if isinstance(v, str) else v for k, v in row.as_dict().items()}
                 feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring.tolist()]},
                            "properties": properties}
                 fh.write(("" if first else ",\n") + json.dumps(feature, ensure_ascii=False))
@@ -240,10 +241,10 @@ class Outputs:
         if self.raster is not None:
             confidence = scene_paths(self.confidence, scenes) if self.confidence is not None else None
             for i, (scene, target) in enumerate(zip(scenes, scene_paths(self.raster, scenes), strict=True)):
-                what = f"classification raster of {printable(scene.path.name)}"
+                what = f"classification raster of {display_path(scene.path.name)}"
                 out += [(what, f) for f in class_raster_files(target)]
                 if confidence is not None:
-                    out.append((f"confidence raster of {printable(scene.path.name)}", confidence[i]))
+                    out.append((f"confidence raster of {display_path(scene.path.name)}", confidence[i]))
         return out
 
     def check(self, inputs: Sequence[LabelInput]) -> None:
@@ -257,13 +258,13 @@ class Outputs:
         for what, path in self.files([i for i in inputs if i.grid is not None]):
             key = _same_file_key(path)
             if key in sources:
-                raise ConfigError(f"The {what} would be written to {printable(path)}, which is an input being "
+                raise ConfigError(f"The {what} would be written to {display_path(path)}, which is an input being "
                                   "labelled: it would be overwritten.",
                                   "Choose an output path that is not one of the inputs.")
             if key in seen:
                 other, other_path = seen[key]
-                raise ConfigError(f"The {what} and the {other} would both be written to {printable(path)}"
-                                  + (f" (as {printable(other_path)})" if other_path != path else "") + ".",
+                raise ConfigError(f"The {what} and the {other} would both be written to {display_path(path)}"
+                                  + (f" (as {display_path(other_path)})" if other_path != path else "") + ".",
                                   "Give each output its own path.")
             seen[key] = (what, path)
 
@@ -278,9 +279,9 @@ class ExportReport:
     left_out: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
-        parts = [f"written: {', '.join(map(printable, self.written)) or 'none'}"]
+        parts = [f"written: {', '.join(map(display_path, self.written)) or 'none'}"]
         if self.not_written:
-            parts.append(f"not written: {', '.join(map(printable, self.not_written))} "
+            parts.append(f"not written: {', '.join(map(display_path, self.not_written))} "
                          "(files of those names that were there before are unchanged)")
         if self.left_out:
             parts.append(f"left out of the GeoJSON: {'; '.join(self.left_out)}")
@@ -306,7 +307,7 @@ def _raster_jobs(scene: SceneMap, classes: Sequence[str], target: Path,
 def _failure(exc: BaseException, target: Path | None, report: ExportReport) -> BaseException:
     """The error to raise for ``exc`` (stopped while writing ``target``), naming what is on disk."""
     state = f"Outputs {report.describe()}."
-    where = f" {printable(target)}" if target is not None else " the outputs"
+    where = f" {display_path(target)}" if target is not None else " the outputs"
     if isinstance(exc, KeyboardInterrupt):
         return Cancelled(f"Writing the outputs was interrupted. {state}", "Run the export again to write them.")
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from scl_desktop.core.data.imaging import default_workers
-from scl_desktop.core.data.manifest import RasterSettings, SkippedFile, SplitManifest
+from scl_desktop.core.data.manifest import RasterSettings, SkippedFile, SplitManifest, display_path
 from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError, ImageReadError, describe_cause
 from scl_desktop.core.events import CancelToken, Event, Log, RateMeter
 from scl_desktop.core.labelling.export import Outputs
@@ -56,7 +56,6 @@ from scl_desktop.core.labelling.tiling import (
     clip_window,
     image_rgb,
     plan_inputs,
-    printable,
 )
 from scl_desktop.core.labelling.types import TOP_K, LabelResult, LabelRow, SceneMap
 
@@ -268,7 +267,7 @@ class _Readers:
                     reason = clean_reason(getattr(exc, "reason", str(exc)), inp.path)
                 else:
                     reason = f"cannot be read ({clean_reason(describe_cause(exc), inp.path)})"
-                batch.failed.append((input_index, SkippedFile(f"{printable(inp.path)}{where}", reason)))
+                batch.failed.append((input_index, SkippedFile(f"{display_path(inp.path)}{where}", reason)))
                 continue
             if rgb is None:
                 batch.skipped_nodata += 1
@@ -417,7 +416,7 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
             if failures[input_index] <= MAX_LOGGED_FAILURES:
                 yield Log(f"Skipped {failed.path}: {failed.reason}", "warning")
             if failures[input_index] == MAX_LOGGED_FAILURES:
-                yield Log(f"Further unreadable windows of {printable(plan.inputs[input_index].path)} are skipped "
+                yield Log(f"Further unreadable windows of {display_path(plan.inputs[input_index].path)} are skipped "
                           "without a message (see the result's skipped files).", "warning")
         if rows:
             yield LabelBatch(tuple(rows))

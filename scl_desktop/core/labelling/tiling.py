@@ -25,7 +25,7 @@ Grid rules (see :class:`TilingConfig`):
   :func:`plan_inputs` warns (``InputPlan.warnings``); in ``mode="grid"`` it is skipped.
 * Georeferenced inputs whose CRS has no way to WGS84 (``LabelInput.wgs84_problem``) keep their
   native bounds; their WGS84 columns stay empty and the GeoJSON leaves them out.
-* Any file name works, also one that is not valid UTF-8 (``printable`` gives it for messages
+* Any file name works, also one that is not valid UTF-8 (``display_path`` gives it for messages
   and files).
 
 Scenes are read window by window with rasterio (imported lazily, so the engine imports without
@@ -54,7 +54,7 @@ from scl_desktop.core.data.imaging import (
     resize_square,
     select_bands,
 )
-from scl_desktop.core.data.manifest import RasterSettings, SkippedFile
+from scl_desktop.core.data.manifest import RasterSettings, SkippedFile, display_path
 from scl_desktop.core.errors import ConfigError, ImageReadError
 from scl_desktop.core.events import CancelToken, Progress, RateMeter
 from scl_desktop.core.labelling.geometry import wgs84_problem
@@ -282,17 +282,8 @@ def find_input_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[list[Path
         elif path.is_file():
             add(path)
         else:
-            missing.append(SkippedFile(printable(path), "does not exist; check the path"))
+            missing.append(SkippedFile(display_path(path), "does not exist; check the path"))
     return files, missing
-
-
-def printable(text: str | os.PathLike[str]) -> str:
-    """``text`` (e.g. a file name) as valid UTF-8: bytes that are not UTF-8 become ``\\xNN``."""
-    text = os.fspath(text)
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:  # lone surrogates that are not escaped bytes
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 _MEMORY_NAME = re.compile(r"/vsi\w+/\S*?([^/\s'\",]+)(?=['\"\s),]|$)")
@@ -302,15 +293,15 @@ _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 def clean_reason(text: str, path: str | os.PathLike[str]) -> str:
     """A reader's error message for people: GDAL's in-memory paths (``/vsimem/...``) and Python object
     reprs (``<_io.BytesIO object at 0x...>``) become the file's name; whitespace is squeezed."""
-    name = printable(Path(path).name)
-    text = _OBJECT_REPR.sub(name, _MEMORY_NAME.sub(name, printable(text)))
+    name = display_path(Path(path).name)
+    text = _OBJECT_REPR.sub(name, _MEMORY_NAME.sub(name, display_path(text)))
     return " ".join(text.split())
 
 
 def _opener(path: Path) -> Any:
     """An opener for rasterio that reads ``path`` (and its side files) although its name is not UTF-8."""
     real_base = os.path.splitext(os.fspath(path))[0]
-    shown_base = printable(real_base)
+    shown_base = display_path(real_base)
 
     def open_file(name: str, mode: str = "rb") -> Any:
         if name.startswith(shown_base):
@@ -327,7 +318,7 @@ def open_raster(path: str | os.PathLike[str]) -> Any:
     from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 
     path = Path(path)
-    shown = printable(path)
+    shown = display_path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
@@ -375,7 +366,7 @@ def scene_grid(ds: Any, config: TilingConfig, default_tile: int, name: str | Non
     Raises ``ConfigError`` for metres without a projected CRS and for windows smaller than
     ``MIN_WINDOW_PX`` pixels.
     """
-    name = name or printable(ds.name)
+    name = name or display_path(ds.name)
     if config.tile_m is not None:
         tile_w, tile_h = _metres_to_pixels(ds, name, config.tile_m, "tile size")
     else:
@@ -402,7 +393,7 @@ def describe_input(path: Path, config: TilingConfig, default_tile: int,
     does not fit, and ``ConfigError`` when the grid cannot be built (e.g. metres on an image
     without georeference in ``mode="grid"``).
     """
-    name = printable(path)
+    name = display_path(path)
     with open_raster(path) as ds:
         mapped_bands(ds, bands, name)
         crs, transform = _georeference(ds)
@@ -441,9 +432,9 @@ def plan_inputs(paths: Sequence[str | os.PathLike[str]], config: TilingConfig, d
         try:
             inputs.append(describe_input(path, config, default_tile, bands))
         except (ImageReadError, ConfigError) as exc:
-            skipped.append(SkippedFile(printable(path), str(exc)))
+            skipped.append(SkippedFile(display_path(path), str(exc)))
         except Exception as exc:  # noqa: BLE001 - whatever GDAL/PROJ raise for one file: skip it, go on
-            skipped.append(SkippedFile(printable(path), f"cannot be read ({clean_reason(str(exc), path)})"))
+            skipped.append(SkippedFile(display_path(path), f"cannot be read ({clean_reason(str(exc), path)})"))
         if time.perf_counter() - last > 0.2 or n == len(files):
             last = time.perf_counter()
             if cancel is not None:
@@ -452,12 +443,12 @@ def plan_inputs(paths: Sequence[str | os.PathLike[str]], config: TilingConfig, d
     notes = []
     unmetric = [i for i in inputs if config.mode == "auto" and _metric(config) and not i.georeferenced]
     if unmetric:
-        notes.append(f"{len(unmetric)} input(s) such as {printable(unmetric[0].path)} have no georeference, so the "
+        notes.append(f"{len(unmetric)} input(s) such as {display_path(unmetric[0].path)} have no georeference, so the "
                      "tile size or stride in metres cannot apply: they are labelled whole. Give --tile / --stride "
                      "in pixels to cut them into windows.")
     for inp in inputs:
         if inp.wgs84_problem is not None:
-            notes.append(f"{printable(inp.path)}: {inp.wgs84_problem}. Its rows keep their bounds in its own CRS "
+            notes.append(f"{display_path(inp.path)}: {inp.wgs84_problem}. Its rows keep their bounds in its own CRS "
                          "with empty WGS84 columns (centroid_lon, centroid_lat), and the GeoJSON leaves it out.")
     return InputPlan(tuple(inputs), tuple(skipped), tuple(notes))
 
@@ -482,7 +473,7 @@ def mapped_bands(ds: Any, bands: Sequence[int] | None, name: str | None = None) 
     read (each once) and, for R, G, B, the position of its band among them. Raises
     ``ImageReadError`` with import's reason when the mapping names a band ``ds`` lacks."""
     numbers = data_bands(ds)
-    positions = select_bands(np.arange(len(numbers)).reshape(-1, 1, 1), bands, name or printable(ds.name)).ravel()
+    positions = select_bands(np.arange(len(numbers)).reshape(-1, 1, 1), bands, name or display_path(ds.name)).ravel()
     rgb = [numbers[int(p)] for p in positions]
     unique = sorted(set(rgb))
     return unique, [unique.index(b) for b in rgb]

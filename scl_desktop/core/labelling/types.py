@@ -46,7 +46,7 @@ class LabelRow:
     (class, probability), best first. ``valid_fraction``: share of valid (not nodata) pixels.
     Geo fields are ``None`` without georeference: bounds in the file's CRS, centroid in WGS84
     (also ``None`` when the file's CRS cannot be transformed to WGS84). ``path`` is the file name as
-    the OS gave it (``tiling.printable`` makes it valid UTF-8 for files and messages).
+    the OS gave it (``data.manifest.display_path`` makes it valid UTF-8 for files and messages).
     """
 
     path: str
