@@ -81,6 +81,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--store-size", type=int, metavar="PX",
                    help="resolution of the decoded image cache (default: the dataset's working size, 256)")
     p.add_argument("--epochs", type=int, help="epochs of stage 1 and of Plain (default 500 GPU, 30 CPU)")
+    p.add_argument("--warmup-epochs", type=int, metavar="N",
+                   help="learning-rate warm-up epochs of stage 1 and of Plain (default: the engine's)")
     p.add_argument("--classifier-epochs", type=int, metavar="N", help="epochs of stage 2 (default 100)")
     p.add_argument("--weights", dest="weights_path", metavar="PTH",
                    help="start every encoder from this local .pth (default: random initialisation)")
@@ -104,6 +106,7 @@ def command_line(args: argparse.Namespace) -> str:
                ("--major-frac", args.major_frac), ("--major-count", args.major_count),
                ("--test-per-class", args.test_per_class), ("--arch", args.arch), ("--image-size", args.image_size),
                ("--store-size", args.store_size), ("--epochs", args.epochs),
+               ("--warmup-epochs", args.warmup_epochs),
                ("--classifier-epochs", args.classifier_epochs), ("--weights", args.weights_path),
                ("--ablation-classifier", args.ablation_balance), ("--device", args.device))
     for flag, value in options:
@@ -123,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         source=args.source, out=args.out, seeds=args.seeds, s_values=args.s_values, tables=args.tables,
         majority=args.majority, protocol_preset=args.protocol_preset, major_frac=args.major_frac,
         major_count=args.major_count, test_per_class=args.test_per_class, arch=args.arch,
-        image_size=args.image_size, store_size=args.store_size, epochs=args.epochs,
+        image_size=args.image_size, store_size=args.store_size, epochs=args.epochs, warmup_epochs=args.warmup_epochs,
         classifier_epochs=args.classifier_epochs, weights_path=args.weights_path, device=args.device,
         ablation_balance=args.ablation_balance, command=command_line(args))
     printer, out = printer_for(args)

@@ -137,6 +137,7 @@ class ReproduceConfig:
     image_size: int | None = None
     store_size: int | None = None
     epochs: int | None = None
+    warmup_epochs: int | None = None
     classifier_epochs: int | None = None
     weights_path: str | None = None
     device: str = "auto"
@@ -222,7 +223,7 @@ def plan_cells(config: ReproduceConfig) -> list[Cell]:
 # --- settings ---------------------------------------------------------------------------------
 
 def _given(config: ReproduceConfig) -> dict[str, Any]:
-    names = ("arch", "image_size", "store_size", "epochs", "weights_path")
+    names = ("arch", "image_size", "store_size", "epochs", "warmup_epochs", "weights_path")
     return {n: getattr(config, n) for n in names if getattr(config, n) is not None}
 
 
@@ -586,7 +587,7 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         f"* Device: {device_text}" + ("; CPU-sized setting (the paper's GPU defaults scaled down)." if on_cpu else "."),
         f"* Stage 1 and Plain: {enc['arch']}, {enc['image_size']} px views"
         + (f" of a {enc['store_size']} px store" if enc.get("store_size") else "")
-        + f", {enc['epochs']} epochs, batch {enc['batch_size']}; SupCon lr {enc['lr']:g}, temperature "
+        + f", {enc['epochs']} epochs ({enc.get('warmup_epochs', 0)} of learning-rate warm-up), batch {enc['batch_size']}; SupCon lr {enc['lr']:g}, temperature "
         f"{enc['temperature']:g}; Plain lr {base['lr']:g}"
         + (f"; initial weights {enc['weights_path']}" if enc.get("weights_path") else "; random initialisation")
         + ".",
