@@ -10,7 +10,8 @@ from typing import Any
 DESCRIPTION = """\
 Repeat the paper's experiments (Huang et al., ICASSP 2022) on your data with the real engine:
 
-  Table 1  Plain CE, SCL-CE, SCL-CB, SCL-CSCE
+  Table 1  Plain CE, then one row per --classifiers strategy (default all: SCL-CE, SCL-CB,
+           SCL-CSCE, SCL-TauNorm, SCL-LogitAdj, SCL-LALoss, SCL-BalSoftmax, SCL-Auto)
   Table 2  stage-1 augmentation ablation: RCR, +RF, +RF+RR, +RF+RR+RCD
   Table 3  stage-1 re-balancing ablation: SCL, CS-SCL, CB sampling in stage 1
 
@@ -18,7 +19,9 @@ for every seed and every minority size s, on the paper's class-imbalance (CI) sp
 --majority classes in sorted order keep --major-frac of their images or --major-count of them,
 the others s, and --test-per-class images per class form a balanced test set. Tables 2 and 3
 score each encoder with one classifier strategy (--ablation-classifier). Shared work is done
-once: the Table-1 encoder serves SCL-CE/CB/CSCE, the last row of Table 2 and the first of Table 3.
+once: the Table-1 encoder serves every SCL row of Table 1, the last row of Table 2 and the first
+of Table 3; stage 2 on its cached features takes seconds per strategy. SCL-Auto picks strategy
+and tau by validation balanced accuracy; the report lists what it chose per seed and s.
 
 --protocol-preset names the CI numbers of a dataset (the flags above replace them):
 {presets}
@@ -46,10 +49,17 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _names(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one strategy")
+    return values
+
+
 def register(subparsers: Any) -> None:
     """Add `scl reproduce` to the CLI."""
     from scl_desktop.core.data.split import CI_PRESETS
-    from scl_desktop.core.methods import BALANCES
+    from scl_desktop.core.methods import CLASSIFIER_BALANCES
 
     presets = "\n".join(textwrap.fill(preset.source, 96, initial_indent=f"  {name:<5} ", subsequent_indent=" " * 8)
                          for name, preset in CI_PRESETS.items())
@@ -86,7 +96,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--classifier-epochs", type=int, metavar="N", help="epochs of stage 2 (default 100)")
     p.add_argument("--weights", dest="weights_path", metavar="PTH",
                    help="start every encoder from this local .pth (default: random initialisation)")
-    p.add_argument("--ablation-classifier", dest="ablation_balance", choices=BALANCES, default="cb",
+    p.add_argument("--classifiers", type=_names, default=CLASSIFIER_BALANCES, metavar="LIST",
+                   help="stage-2 strategies of Table 1's SCL rows, comma-separated, from "
+                        f"{', '.join(CLASSIFIER_BALANCES)} (default all; `scl fit --help` explains each)")
+    p.add_argument("--ablation-classifier", dest="ablation_balance", choices=CLASSIFIER_BALANCES, default="cb",
                    help="classifier strategy that scores the encoders of tables 2 and 3 (default cb)")
     p.add_argument("--device", default="auto",
                    help="auto (default: CUDA GPU, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps")
@@ -101,7 +114,7 @@ def command_line(args: argparse.Namespace) -> str:
         return ",".join(map(str, values))
 
     parts = ["scl", "reproduce", args.source, "--out", args.out, "--seeds", join(args.seeds),
-             "--s", join(args.s_values), "--tables", join(args.tables)]
+             "--s", join(args.s_values), "--tables", join(args.tables), "--classifiers", ",".join(args.classifiers)]
     options = (("--majority", args.majority), ("--protocol-preset", args.protocol_preset),
                ("--major-frac", args.major_frac), ("--major-count", args.major_count),
                ("--test-per-class", args.test_per_class), ("--arch", args.arch), ("--image-size", args.image_size),
@@ -128,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         major_count=args.major_count, test_per_class=args.test_per_class, arch=args.arch,
         image_size=args.image_size, store_size=args.store_size, epochs=args.epochs, warmup_epochs=args.warmup_epochs,
         classifier_epochs=args.classifier_epochs, weights_path=args.weights_path, device=args.device,
-        ablation_balance=args.ablation_balance, command=command_line(args))
+        classifiers=args.classifiers, ablation_balance=args.ablation_balance, command=command_line(args))
     printer, out = printer_for(args)
     token = CancelToken()
     with ctrl_c_cancels(token, out):

@@ -21,15 +21,23 @@ Next:     scl fit RUN --balance cb"""
 
 FIT_DESCRIPTION = """\
 Stage 2: freeze the run's encoder and train one linear classifier on top, with a re-balancing
-strategy: cb (class-balanced sampling, the paper's best), csce (cost-sensitive cross-entropy)
-or none (plain instance sampling). Paper defaults: 100 epochs, batch 128, lr 0.01 cosine, SGD
-momentum 0.9, weight decay 5e-5; small splits get longer epochs, for at least --min-steps steps in
-all. The encoder's features are computed once and cached, so this takes a fraction of one stage-1
-epoch; --feature-views V caches V views per image, drawn with stage 2's own light policy (crop
-and flip). The test-set result is stored in the run as SCL-CB,
-SCL-CSCE or SCL-CE.
+strategy: the paper's cb (class-balanced sampling, its best), csce (cost-sensitive cross-entropy)
+or none (plain instance sampling), or a long-tail classifier beyond the paper: tau-norm
+(tau-normalised class weights, Kang et al. 2020), logit-adj (post-hoc logit adjustment) and
+la-loss (the logit-adjusted loss, both Menon et al. 2021), balanced-softmax (Ren et al. 2020).
+--tau sets the strength of tau-norm, logit-adj and la-loss (default 1). auto fits all of them,
+with a few tau values each, and keeps the one with the best balanced accuracy on the split's
+validation images (the test images are scored once, for the kept classifier); it prints its choice.
 
-Example:  scl fit 20250131-142233-scl-3fa9 --balance all"""
+Paper defaults: 100 epochs, batch 128, lr 0.01 cosine, SGD momentum 0.9, weight decay 5e-5; small
+splits get longer epochs, for at least --min-steps steps in all. The encoder's features are
+computed once and cached, so this takes a fraction of one stage-1 epoch; --feature-views V caches
+V views per image, drawn with stage 2's own light policy (crop and flip). The test-set result is
+stored in the run under the strategy's method: SCL-CB, SCL-CSCE, SCL-CE, SCL-TauNorm,
+SCL-LogitAdj, SCL-LALoss, SCL-BalSoftmax or SCL-Auto.
+
+Example:  scl fit 20250131-142233-scl-3fa9 --balance all
+          scl fit 20250131-142233-scl-3fa9 --balance auto"""
 
 BASELINE_DESCRIPTION = """\
 Train the paper's "Plain" baseline on a split: the same encoder and a linear layer trained end to
@@ -44,7 +52,7 @@ Example:  scl baseline splits/aid_ci_seed0.json --balance none"""
 
 def register(subparsers: Any) -> None:
     """Add `scl train`, `scl fit` and `scl baseline` to the CLI (option help read from the config classes)."""
-    from scl_desktop.core.methods import BALANCES
+    from scl_desktop.core.methods import BALANCES, CLASSIFIER_BALANCES
     from scl_desktop.core.options import help_text as h
     from scl_desktop.core.training.config import SAMPLERS, BaselineConfig, ClassifierConfig, EncoderConfig
 
@@ -65,8 +73,9 @@ def register(subparsers: Any) -> None:
     f = subparsers.add_parser("fit", help="stage 2: train a re-balanced linear classifier on a run's frozen encoder",
                               description=FIT_DESCRIPTION, formatter_class=formatter)
     f.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or its folder) from `scl train`")
-    f.add_argument("--balance", choices=(*BALANCES, "all"), default=ClassifierConfig.balance,
-                   help=h(ClassifierConfig, "balance") + "; all: fit each strategy one after the other")
+    f.add_argument("--balance", choices=(*CLASSIFIER_BALANCES, "all"), default=ClassifierConfig.balance,
+                   help=h(ClassifierConfig, "balance") + "; all: fit each strategy but auto one after the other")
+    f.add_argument("--tau", type=float, help=h(ClassifierConfig, "tau") + "; with all: for the strategies that take it")
     _sgd_options(f, ClassifierConfig)
     f.add_argument("--no-cached-features", dest="cached_features", action="store_false", default=None,
                    help="run the encoder on freshly augmented images every step instead of on cached features "
@@ -217,26 +226,30 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_fit(args: argparse.Namespace) -> int:
-    """`scl fit`: stage 2 with one or all balance strategies."""
+    """`scl fit`: stage 2 with one strategy, or all but auto one after the other."""
     from scl_desktop.core.events import CancelToken, drive
-    from scl_desktop.core.methods import BALANCES, method_for
+    from scl_desktop.core.methods import CLASSIFIER_BALANCES, method_for
     from scl_desktop.core.runs.store import RunStore
     from scl_desktop.core.training.classifier import fit_classifier
     from scl_desktop.core.training.config import ClassifierConfig
+    from scl_desktop.core.training.strategies import DEFAULT_TAU
     from scl_desktop.terminal import ctrl_c_cancels, print_json, printer_for
 
     printer, out = printer_for(args)
     run = RunStore().open(args.run)
-    balances = BALANCES if args.balance == "all" else (args.balance,)
+    balances = tuple(b for b in CLASSIFIER_BALANCES if b != "auto") if args.balance == "all" else (args.balance,)
+    given = {k: v for k, v in _given(args, ClassifierConfig).items() if k != "balance"}
     token = CancelToken()
     with ctrl_c_cancels(token, out):
         for balance in balances:
-            args.balance = balance
-            config = ClassifierConfig(**_given(args, ClassifierConfig))
+            takes_tau = len(balances) == 1 or balance in DEFAULT_TAU
+            config = ClassifierConfig(**{k: v for k, v in given.items() if k != "tau" or takes_tau}, balance=balance)
             drive(fit_classifier(run, config, cancel=token), printer)
     if args.json:
         fitted = {method_for("scl", b).name for b in balances}
-        print_json({"results": [row for row in run.result_rows() if row["method"] in fitted]})
+        auto = method_for("scl", "auto").name
+        print_json({"results": [row for row in run.result_rows() if row["method"] in fitted],
+                    **({"auto": run.result_extra(auto)["auto"]} if auto in fitted else {})})
     return 0
 
 

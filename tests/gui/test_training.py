@@ -196,3 +196,30 @@ def test_training_runs_in_a_nicer_worker_while_the_event_loop_ticks(qtbot, windo
     assert result.worker_thread, "the training step ran in the GUI thread"
     if sys.platform.startswith("linux"):
         assert result.worker_nice == worker.WORKER_NICE
+
+
+def test_classifier_page_offers_every_strategy_and_fits_tau_norm_and_auto(qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
+    from scl_desktop.core.methods import BALANCES, CLASSIFIER_BALANCES
+
+    page = window.pages["classifier"]
+    combo = page.form.editor("balance")
+    assert [combo.itemData(i) for i in range(combo.count())] == list(CLASSIFIER_BALANCES)
+    baseline_combo = window.pages["evaluate"].baseline_form.editor("balance")
+    assert [baseline_combo.itemData(i) for i in range(baseline_combo.count())] == list(BALANCES)
+    assert all(f"{b}: " in combo.toolTip() for b in CLASSIFIER_BALANCES)  # one sentence per strategy
+    assert "tau-norm" in page.form.editor("tau").toolTip()
+
+    import_tiny(qtbot, window, tiny_dataset)
+    assert window.session.split.val, "the page's default split has a validation part"
+    train_stage1(qtbot, window, epochs=1)
+    page.form.set_field("min_steps", 0)
+    page.form.set_field("tau", 0.5)
+    train_stage2(qtbot, window, epochs=1, balance="tau-norm")
+    page.form.set_field("tau", None)
+    train_stage2(qtbot, window, epochs=1, balance="auto")
+    assert "SCL-Auto chose" in window.log_panel.text()
+    run = window.session.run
+    assert run.result_extra("SCL-TauNorm")["tau"] == 0.5
+    window.show_page("evaluate")
+    shown = {r.method for r in window.pages["evaluate"].table.rows if r.run_id == run.id}
+    assert shown == {"SCL-TauNorm", "SCL-Auto"}

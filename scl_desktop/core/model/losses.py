@@ -1,4 +1,5 @@
-"""Losses of both stages: SupCon (and its cost-sensitive CS-SCL form), CE and cost-sensitive CE.
+"""Losses of both stages: SupCon (and its cost-sensitive CS-SCL form), CE, cost-sensitive CE and the
+logit-adjusted CE of stage 2's long-tail classifiers (which is also the balanced softmax).
 
 SupCon is the paper's eq. (1), the "L_out" form of Khosla et al. (2020). For every anchor view
 ``i`` with positive set ``S(i)`` (the other views with the same label)::
@@ -148,3 +149,32 @@ def csce_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.T
         per_sample = F.cross_entropy(logits.to(dtype), labels, reduction="none")
         w = class_weights.to(device=logits.device, dtype=dtype)[labels]
         return (per_sample * w).sum() / safe_total(w.sum())
+
+
+def log_class_prior(counts: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """``log(n_c / N)`` per class (float32) from training counts: the prior that logit adjustment uses.
+
+    A class without training images gets the prior of the rarest class that has some (a finite
+    value: ``log 0`` would make every adjusted prediction that class).
+    """
+    counts_t = torch.as_tensor(counts, dtype=torch.float64).flatten()
+    if counts_t.numel() == 0 or bool((counts_t < 0).any()) or not bool((counts_t > 0).any()):
+        raise ConfigError(f"class counts {list(counts_t.tolist())} are empty, negative or all zero.",
+                          "Pass the number of training images of every class.")
+    filled = torch.where(counts_t > 0, counts_t, counts_t[counts_t > 0].min())
+    return torch.log(filled / counts_t.sum()).float()
+
+
+def logit_adjusted_loss(logits: torch.Tensor, labels: torch.Tensor, log_prior: torch.Tensor,
+                        tau: float = 1.0) -> torch.Tensor:
+    """The logit-adjusted loss (Menon et al. 2021): CE of ``logits + tau * log_prior``, in float32.
+
+    Training against the prior-shifted logits makes the plain logits fit a class-balanced
+    posterior, so the model predicts with ``logits`` unshifted. ``tau = 1`` is the balanced
+    softmax of Ren et al. (2020), whose ``n_j exp(z_j)`` normaliser is the same shift by
+    ``log n_j`` (the constant ``log N`` cancels); ``tau = 0`` is plain CE.
+    """
+    with torch.autocast(logits.device.type, enabled=False):
+        dtype = _work_dtype(logits)
+        shift = tau * log_prior.to(device=logits.device, dtype=dtype)
+        return F.cross_entropy(logits.to(dtype) + shift, labels)

@@ -351,6 +351,11 @@ class Run:
                                   "Fit that classifier first, e.g. `scl fit RUN --balance cb`.")
         return Evaluation.load(folder)
 
+    def result_extra(self, method: str) -> dict[str, Any]:
+        """What the trainer stored beside ``method``'s evaluation (its extra.json, e.g. auto's choice); {} if none."""
+        path = self.results_dir / check_name(method, "Method name") / EXTRA_FILE
+        return dict(read_json(path)) if path.is_file() else {}
+
     def result_rows(self) -> list[dict[str, Any]]:
         """One JSON row per method as `scl evaluate --json` prints it (percent; classes without test samples left
         out; ``stale``: why the result no longer matches the run's models, or ``None``)."""

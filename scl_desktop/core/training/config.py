@@ -18,9 +18,10 @@ from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 from scl_desktop.core.errors import ConfigError
-from scl_desktop.core.methods import BALANCES
+from scl_desktop.core.methods import BALANCES, CLASSIFIER_BALANCES
 from scl_desktop.core.model.settings import ARCHS, AugmentConfig
 from scl_desktop.core.options import setting
+from scl_desktop.core.training.strategies import DEFAULT_TAU, STRATEGY_HELP
 
 SAMPLERS = ("instance", "cb")
 
@@ -161,16 +162,19 @@ class ClassifierConfig(SgdSettings):
     """Stage 2: a linear classifier on the frozen encoder, trained with cross-entropy.
 
     ``balance``: "cb" class-balanced sampling (eq. 2), "csce" cost-sensitive CE (eq. 3), "none"
-    plain instance sampling. With ``cached_features`` the encoder runs once over the training
-    images (``feature_views`` views per image drawn with ``augment``; 1 = the plain, un-augmented
-    image) and the linear layer trains on those features; otherwise every step augments (with
+    plain instance sampling, or one of the long-tail classifiers beyond the paper ("tau-norm",
+    "logit-adj", "la-loss", "balanced-softmax") or "auto" (see ``strategies``); ``tau`` is the
+    parameter of tau-norm, logit-adj and la-loss (None: ``DEFAULT_TAU``). With ``cached_features``
+    the encoder runs once over the training images (``feature_views`` views per image drawn with
+    ``augment``; 1 = the plain, un-augmented image) and the linear layer trains on those features; otherwise every step augments (with
     ``augment``) and encodes. ``min_steps``: on a small split each epoch draws more samples than
     the split holds, so that the epochs together make at least that many optimisation steps
     (the cosine schedule spans them all); epochs keep their meaning as the rounds after which
     the classifier is scored, and large splits are unaffected.
     """
 
-    balance: str = setting("cb", "cb: class-balanced sampling (eq. 2); csce: cost-sensitive cross-entropy (eq. 3); none: plain.")
+    balance: str = setting("cb", "; ".join(f"{name}: {text}" for name, text in STRATEGY_HELP.items()) + ".")
+    tau: float | None = setting(None, "Strength of tau-norm (weight norms to the power tau: 0 leaves them, 1 makes them equal), logit-adj and la-loss (tau * log class share: 0 is plain cross-entropy); unset: 1, the papers' value. The other strategies take none (auto tries several).")
     epochs: int = setting(100, "Passes over the training images (paper: 100).")
     lr: float = setting(0.01, "Peak learning rate of the cosine schedule (paper: 0.01).")
     weight_decay: float = setting(5e-5, "SGD weight decay (paper: 5e-5).")
@@ -182,8 +186,13 @@ class ClassifierConfig(SgdSettings):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        _check(self.balance in BALANCES, f"Unknown balance strategy {self.balance!r}.",
-               "Use cb (class-balanced sampling), csce (cost-sensitive loss) or none.")
+        _check(self.balance in CLASSIFIER_BALANCES, f"Unknown balance strategy {self.balance!r}.",
+               f"Use one of {', '.join(CLASSIFIER_BALANCES)}.")
+        if self.tau is not None:
+            _check(self.balance in DEFAULT_TAU, f"The {self.balance} strategy takes no tau (tau={self.tau:g}).",
+                   f"Leave tau unset, or use one of {', '.join(DEFAULT_TAU)}"
+                   + (" (auto tries several tau values itself)." if self.balance == "auto" else "."))
+            _check(0 <= self.tau <= 10, f"tau={self.tau:g} is outside 0..10.", "Use e.g. 1 (the papers' value).")
         _check(self.feature_views >= 1, f"feature_views={self.feature_views} must be at least 1.",
                "Use 1 for un-augmented features or N augmented views per image.")
         _check(self.min_steps >= 0, f"min_steps={self.min_steps} must not be negative.",

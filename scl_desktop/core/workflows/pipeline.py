@@ -31,7 +31,7 @@ from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.data.split import build_split
 from scl_desktop.core.errors import ConfigError
 from scl_desktop.core.events import CancelToken, Event, Log
-from scl_desktop.core.methods import BALANCES, method_for
+from scl_desktop.core.methods import BALANCES, balances_of, method_for
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
@@ -53,9 +53,10 @@ DEMO_BASELINE_EVAL_EVERY = 5
 class PipelineConfig:
     """What ``run_pipeline`` trains: one encoder, its classifiers and the baselines.
 
-    ``balances``: stage-2 strategies fitted on the one encoder ("cb", "csce", "none"), giving
-    SCL-CB, SCL-CSCE and SCL-CE. ``baselines``: end-to-end baselines trained on the same split
-    ("none" is Plain; "cb", "csce" give Plain-CB, Plain-CSCE).
+    ``balances``: stage-2 strategies fitted on the one encoder (default the paper's "cb", "csce",
+    "none", giving SCL-CB, SCL-CSCE and SCL-CE; any of ``balances_of("scl")``). ``baselines``:
+    end-to-end baselines trained on the same split ("none" is Plain; "cb", "csce" give Plain-CB,
+    Plain-CSCE).
     """
 
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
@@ -65,12 +66,12 @@ class PipelineConfig:
     baselines: tuple[str, ...] = ("none",)
 
     def __post_init__(self) -> None:
-        for name in ("balances", "baselines"):
-            values = tuple(getattr(self, name))
-            unknown = [v for v in values if v not in BALANCES]
+        for name, kind in (("balances", "scl"), ("baselines", "baseline")):
+            values, allowed = tuple(getattr(self, name)), balances_of(kind)
+            unknown = [v for v in values if v not in allowed]
             if unknown or len(set(values)) != len(values):
                 raise ConfigError(f"The pipeline's {name} {list(values)} are not valid.",
-                                  f"List each of {', '.join(BALANCES)} at most once.")
+                                  f"List each of {', '.join(allowed)} at most once.")
             object.__setattr__(self, name, values)
         if not self.balances and not self.baselines:
             raise ConfigError("The pipeline has nothing to train.", "Give at least one balance or baseline.")

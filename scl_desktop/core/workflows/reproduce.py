@@ -7,7 +7,10 @@ cell, a JSON file with every raw result, and a state file that makes the whole t
 What runs, per (seed, s); every seed draws its own split *and* initialises its own training:
 
 * Table 1: the Plain CE baseline, and one stage-1 encoder with the full aerial augmentation
-  policy, on which three classifiers are fitted: SCL-CE (no re-balancing), SCL-CB, SCL-CSCE.
+  policy, on which one classifier per strategy of ``classifiers`` is fitted: by default every
+  one, the paper's SCL-CE (no re-balancing), SCL-CB, SCL-CSCE, then the long-tail classifiers
+  SCL-TauNorm, SCL-LogitAdj, SCL-LALoss, SCL-BalSoftmax and SCL-Auto (stage 2 on cached
+  features takes seconds; SCL-Auto's choice per seed and s is listed in the report).
 * Table 2 (augmentation ablation): stage-1 encoders with only RCR, RCR+RF, RCR+RF+RR; the last
   row (+RF+RR+RCD, the full policy) *is* the Table-1 encoder. Each row is scored with one
   classifier strategy, ``ablation_balance`` (default CB).
@@ -45,7 +48,7 @@ from scl_desktop.core.data.sources import load_dataset_source
 from scl_desktop.core.data.split import CI_PRESETS, SplitConfig, build_split
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, TrainingError
 from scl_desktop.core.events import CancelToken, Event, Log
-from scl_desktop.core.methods import BALANCES, method_for, method_named
+from scl_desktop.core.methods import CLASSIFIER_BALANCES, method_for, method_named
 from scl_desktop.core.metrics import Evaluation
 from scl_desktop.core.model.settings import AugmentConfig
 from scl_desktop.core.runs import folder as runs
@@ -54,6 +57,7 @@ from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
 from scl_desktop.core.training.encoder import train_encoder
+from scl_desktop.core.training.strategies import DEFAULT_TAU
 
 STATE_FILE = "state.json"
 REPORT_FILE = "report.md"
@@ -88,9 +92,8 @@ JOBS = {job.name: job for job in (
 ABLATION = "ablation"  # placeholder for the classifier strategy of tables 2 and 3
 
 TABLE_ROWS: dict[int, tuple[tuple[str, str, str | None], ...]] = {
-    # (row label, job, classifier balance: None = the baseline's own result, ABLATION = ablation_balance)
-    1: (("Plain CE", "plain", None), ("SCL-CE", "scl", "none"), ("SCL-CB", "scl", "cb"),
-        ("SCL-CSCE", "scl", "csce")),
+    # (row label, job, classifier balance: None = the baseline's own result, ABLATION = ablation_balance);
+    # Table 1 is Plain and one row per strategy of ``classifiers``: see ``rows_of``
     2: (("RCR", "aug-rcr", ABLATION), ("+RF", "aug-rcr-rf", ABLATION), ("+RF+RR", "aug-rcr-rf-rr", ABLATION),
         ("+RF+RR+RCD", "scl", ABLATION)),
     3: (("SCL (instance sampling, no cost weights)", "scl", ABLATION), ("CS-SCL", "cs-scl", ABLATION),
@@ -101,6 +104,7 @@ TABLE_TITLES = {1: "Table 1: two-stage method vs. the Plain baseline",
                 3: "Table 3: re-balancing in the representation stage"}
 
 PLAIN_METHOD = method_for("baseline", "none").name
+AUTO_METHOD = method_for("scl", "auto").name
 
 PAPER_DATASETS = "AID and NWPU-RESISC45"
 PAPER_FIGURES: dict[tuple[int, str, int], dict[str, Any]] = {}
@@ -119,8 +123,9 @@ class ReproduceConfig:
     scales them (ResNet-18, 64 px, 30 epochs, batch 64). ``majority`` None: two thirds of the
     classes (14 of UC Merced's 21). The CI split follows ``protocol_preset`` (a key of
     ``CI_PRESETS``: aid, nwpu, ucm); ``major_frac`` / ``major_count`` / ``test_per_class`` replace
-    its numbers (a fraction replaces the preset's count and vice versa). ``command`` is quoted in
-    the report.
+    its numbers (a fraction replaces the preset's count and vice versa). ``classifiers``: the
+    stage-2 strategies of Table 1's SCL rows (default all); ``ablation_balance`` the one that
+    scores tables 2 and 3. ``command`` is quoted in the report.
     """
 
     source: str | os.PathLike[str]
@@ -141,12 +146,18 @@ class ReproduceConfig:
     classifier_epochs: int | None = None
     weights_path: str | None = None
     device: str = "auto"
+    classifiers: tuple[str, ...] = CLASSIFIER_BALANCES
     ablation_balance: str = "cb"
     command: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("seeds", "s_values", "tables"):
             object.__setattr__(self, name, tuple(dict.fromkeys(int(v) for v in getattr(self, name))))
+        object.__setattr__(self, "classifiers", tuple(dict.fromkeys(self.classifiers)))
+        unknown_classifiers = [c for c in self.classifiers if c not in CLASSIFIER_BALANCES]
+        if not self.classifiers or unknown_classifiers:
+            raise ConfigError(f"Unknown or no classifier strategies {', '.join(unknown_classifiers) or '(none)'} "
+                              "for Table 1.", f"Give a comma-separated selection of {', '.join(CLASSIFIER_BALANCES)}.")
         if not self.seeds or min(self.seeds) < 0:
             raise ConfigError(f"seeds {list(self.seeds)} are not valid.", "Give whole numbers >= 0, e.g. --seeds 0,1,2.")
         if not self.s_values or min(self.s_values) < 1:
@@ -160,9 +171,9 @@ class ReproduceConfig:
                               f"Use one of {', '.join(CI_PRESETS)}.")
         if self.major_frac is not None and self.major_count is not None:
             raise ConfigError("Both a majority training fraction and a count were given.", "Give only one of them.")
-        if self.ablation_balance not in BALANCES:
+        if self.ablation_balance not in CLASSIFIER_BALANCES:
             raise ConfigError(f"Unknown classifier strategy {self.ablation_balance!r} for tables 2 and 3.",
-                              f"Use one of {', '.join(BALANCES)}.")
+                              f"Use one of {', '.join(CLASSIFIER_BALANCES)}.")
 
 
 @dataclass(frozen=True)
@@ -196,6 +207,13 @@ class ReproduceResult:
     failed: dict[str, str]
 
 
+def rows_of(table: int, config: ReproduceConfig) -> tuple[tuple[str, str, str | None], ...]:
+    """The (row label, job, classifier balance) rows of ``table``; Table 1: Plain, then one per ``classifiers``."""
+    if table == 1:
+        return (("Plain CE", "plain", None), *((method_for("scl", b).name, "scl", b) for b in config.classifiers))
+    return TABLE_ROWS[table]
+
+
 def row_method(job: str, balance: str | None, config: ReproduceConfig) -> str:
     """The stored method name a table row reads (``Plain`` or an SCL-* classifier)."""
     if balance is None:
@@ -213,7 +231,7 @@ def plan_cells(config: ReproduceConfig) -> list[Cell]:
     for seed in config.seeds:
         for s in config.s_values:
             wanted = [(job, row_method(job, balance, config)) for t in config.tables
-                      for _, job, balance in TABLE_ROWS[t]]
+                      for _, job, balance in rows_of(t, config)]
             for job, method in sorted(wanted, key=lambda jm: order.index(jm[0])):
                 cell = Cell(s, seed, job, method)
                 cells.setdefault(cell.key, cell)
@@ -271,7 +289,7 @@ def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: 
         "encoder": _without_seed(encoder_config(config, "scl", 0, on_cpu).to_json()),
         "baseline": _without_seed(baseline_config(config, 0, on_cpu).to_json()),
         "classifier": _without_seed({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
-                                     if k != "balance"}),
+                                     if k not in ("balance", "tau")}),  # both per row, tau never set here
     }
 
 
@@ -430,6 +448,8 @@ def _run_job(store: RunStore, config: ReproduceConfig, dataset: DatasetManifest,
             evaluations[cell.method] = yield from fit_classifier(run, classifier, cancel)
     for cell in cells:
         state.cells[cell.key] = _cell_record(cell, run, evaluations[cell.method])
+        if cell.method == AUTO_METHOD:
+            state.cells[cell.key]["auto"] = run.result_extra(AUTO_METHOD).get("auto")
     state.failed.pop(first.job_key, None)
     state.save()
 
@@ -513,7 +533,7 @@ def table_rows(config: ReproduceConfig, state: State) -> list[dict[str, Any]]:
     rows = []
     for t in config.tables:
         for s in config.s_values:
-            for label, job, balance in TABLE_ROWS[t]:
+            for label, job, balance in rows_of(t, config):
                 method = row_method(job, balance, config)
                 records = [state.cells[k] for k in (Cell(s, seed, job, method).key for seed in config.seeds)
                            if k in state.cells]
@@ -544,25 +564,27 @@ def write_report(out: Path, config: ReproduceConfig, state: State, cells: Sequen
                  on_cpu: bool) -> None:
     """Write ``report.md`` and ``results.json`` (both atomically) from the finished cells."""
     rows = table_rows(config, state)
-    gains = [g for s in config.s_values for m in (method_for("scl", "cb").name, method_for("scl", "csce").name)
+    gains = [g for s in config.s_values for m in (method_for("scl", b).name for b in config.classifiers)
              if 1 in config.tables and (g := _paired_gain(config, state, s, m)) is not None]
+    choices = [state.cells[c.key] for c in cells if c.method == AUTO_METHOD and c.key in state.cells]
     identity = state.data["identity"]
     finished = [state.cells[c.key] for c in cells if c.key in state.cells]
     write_json(out / RESULTS_FILE, {
         "format": 1, "command": config.command, "device": device_text, "setting": identity,
         "seeds": list(config.seeds), "s": list(config.s_values), "tables": list(config.tables),
         "ablation_classifier": method_for("scl", config.ablation_balance).name,
+        "classifiers": [method_for("scl", b).name for b in config.classifiers],
         "cells_finished": len(finished), "cells_total": len(cells),
         "rows": rows, "minority_gain_over_plain": gains, "failed": state.failed, "cells": finished,
     })
     write_text(out / REPORT_FILE, format_report(config, identity, rows, gains, len(finished), len(cells),
-                                                device_text, on_cpu, state.failed))
+                                                device_text, on_cpu, state.failed, choices))
 
 
 def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Sequence[dict[str, Any]],
                   gains: Sequence[dict[str, Any]], finished: int, total: int, device_text: str, on_cpu: bool,
-                  failed: dict[str, str]) -> str:
-    """The Markdown report."""
+                  failed: dict[str, str], choices: Sequence[dict[str, Any]] = ()) -> str:
+    """The Markdown report; ``choices``: the finished SCL-Auto cells (with what each chose)."""
     enc, base, clf = identity["encoder"], identity["baseline"], identity["classifier"]
     source = Path(identity["source"]).name or identity["source"]
     split = identity["split"]
@@ -597,6 +619,9 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         f"* Seeds: {', '.join(map(str, config.seeds))}. Cells show mean ± sample standard deviation over the "
         "seeds (accuracy in %); a count in brackets means fewer seeds have finished.",
         f"* Tables 2 and 3 score every encoder with the {method_for('scl', config.ablation_balance).name} classifier.",
+        *([f"* Long-tail classifiers take the papers' tau ({', '.join(f'{k} {v:g}' for k, v in DEFAULT_TAU.items())}); "
+           f"{AUTO_METHOD} picks strategy and tau by balanced accuracy on each split's validation images."]
+          if set(config.classifiers) & {*DEFAULT_TAU, "auto"} else []),
         f"* Paper column: the paper reports {PAPER_DATASETS}, not this dataset, so no published figure can "
         "stand beside these cells; it shows n/a rather than a number from another dataset.",
         "",
@@ -623,4 +648,14 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
             verdict = "-" if g["beats_spread"] is None else ("yes" if g["beats_spread"] else "no")
             lines.append(f"| {g['s']} | {g['method']} | {_fmt(g['gain'])} | {spread} | {verdict} |")
         lines += ["", "Seed spread: the larger standard deviation of the two rows' minority accuracy.", ""]
+    if choices:
+        lines += [f"## What {AUTO_METHOD} chose (by validation balanced accuracy)", "",
+                  "| s | Seed | Strategy | tau | Validation balanced % |", "|---|---|---|---|---|"]
+        for c in sorted(choices, key=lambda c: (config.s_values.index(c["s"]), c["seed"])):
+            auto = c.get("auto") or {}
+            tau = "-" if auto.get("tau") is None else f"{auto['tau']:g}"
+            value = auto.get("validation_balanced_accuracy")
+            lines.append(f"| {c['s']} | {c['seed']} | {auto.get('strategy', '?')} | {tau} | "
+                         + ("-" if value is None else f"{value:.1f}") + " |")
+        lines.append("")
     return "\n".join(lines)

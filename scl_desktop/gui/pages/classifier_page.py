@@ -1,5 +1,6 @@
-"""Classifier page (stage 2): CB, CSCE or plain on the frozen encoder; live loss, live per-class
-accuracy bars coloured by role, and majority / minority / overall accuracy per epoch.
+"""Classifier page (stage 2): the strategy (the paper's CB, CSCE or plain, a long-tail classifier or
+auto) on the frozen encoder; live loss, live per-class accuracy bars coloured by role, and
+majority / minority / overall accuracy per epoch (auto draws no curves: it logs its candidates).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
+from scl_desktop.core.methods import CLASSIFIER_BALANCES
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import ClassifierConfig
 from scl_desktop.gui import theme
@@ -44,13 +46,16 @@ class ClassifierPage(QWidget):
         self.session = session
         self.settings = settings
         default, _ = default_config(ClassifierConfig, settings)
-        self.form = ConfigForm(default, labels=LABELS, choices=config_choices())
+        self.form = ConfigForm(default, labels=LABELS, choices=config_choices(CLASSIFIER_BALANCES))
         self.form.setObjectName("classifierForm")
         paper = QPushButton("Paper defaults")
         paper.setToolTip("Batch 128, lr 0.01 cosine, momentum 0.9, weight decay 5e-5, 100 epochs, CB sampling.")
         paper.clicked.connect(lambda: self.form.reset(ClassifierConfig()))
         explain = QLabel("The encoder stays frozen. <b>cb</b>: every class is drawn equally often; "
-                         "<b>csce</b>: rare classes weigh more in the loss; <b>none</b>: plain cross-entropy.")
+                         "<b>csce</b>: rare classes weigh more in the loss; <b>none</b>: plain cross-entropy; "
+                         "<b>tau-norm</b>, <b>logit-adj</b>, <b>la-loss</b>, <b>balanced-softmax</b>: long-tail "
+                         "classifiers beyond the paper (Tau sets their strength); <b>auto</b>: tries them all and "
+                         "keeps the best on the validation images. Hover over Balance for details.")
         explain.setWordWrap(True)
         left = form_panel("Stage 2: re-balanced linear classifier", explain, (paper,), self.form, 300)
 

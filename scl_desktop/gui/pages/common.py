@@ -26,9 +26,9 @@ from scl_desktop.gui.widgets.plots import LiveCurves
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 
 
-def config_choices() -> dict[str, tuple[str, ...]]:
-    """Combo-box values for the config fields that take one of a fixed set."""
-    return {"arch": ARCHS, "device": DEVICE_CHOICES, "sampler": SAMPLERS, "balance": BALANCES,
+def config_choices(balances: tuple[str, ...] = BALANCES) -> dict[str, tuple[str, ...]]:
+    """Combo-box values for the config fields that take one of a fixed set (``balances``: the form's strategies)."""
+    return {"arch": ARCHS, "device": DEVICE_CHOICES, "sampler": SAMPLERS, "balance": balances,
             "augment.rotate_mode": ROTATE_MODES, "augment.padding": PADDING_MODES}
 
 

@@ -1,4 +1,5 @@
-"""SupCon / CS-SCL / CE / CSCE against float64 references written from the formulas and hand-computed cases."""
+"""SupCon / CS-SCL / CE / CSCE / logit-adjusted CE against float64 references written from the formulas and
+hand-computed cases."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from scl_desktop.core.model.losses import (
     ce_loss,
     class_cost_weights,
     csce_loss,
+    log_class_prior,
+    logit_adjusted_loss,
     supcon_anchor_losses,
     supcon_loss,
     supcon_loss_from,
@@ -229,3 +232,55 @@ def test_bad_arguments():
         supcon_loss(_features()[:, 0], torch.zeros(6, dtype=torch.long))
     with pytest.raises(ValueError):
         supcon_loss(_features(), torch.zeros(5, dtype=torch.long))
+
+
+def test_log_class_prior_by_hand():
+    prior = log_class_prior([2, 6, 0])  # N = 8; the empty class borrows the rarest prior, 2/8
+    assert prior.dtype == torch.float32
+    assert torch.allclose(prior, torch.tensor([math.log(0.25), math.log(0.75), math.log(0.25)]))
+    with pytest.raises(ConfigError):
+        log_class_prior([0, 0])
+    with pytest.raises(ConfigError):
+        log_class_prior([3, -1])
+
+
+def test_logit_adjusted_loss_by_hand_and_its_limits():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    labels = torch.tensor([0, 1])
+    prior = torch.tensor([math.log(0.8), math.log(0.2)])
+    tau = 0.5
+    # -log softmax(z + tau * log p)_y, written out for two classes
+    def term(z, y):
+        shifted = [z[k] + tau * float(prior[k]) for k in range(2)]
+        return -(shifted[y] - math.log(sum(math.exp(v) for v in shifted)))
+    expected = (term([2.0, 0.0], 0) + term([0.0, 1.0], 1)) / 2
+    assert logit_adjusted_loss(logits, labels, prior, tau).item() == pytest.approx(expected, rel=1e-6)
+    assert logit_adjusted_loss(logits, labels, prior, 0.0).item() == pytest.approx(ce_loss(logits, labels).item())
+    assert logit_adjusted_loss(logits.half(), labels, prior, tau).dtype == torch.float32
+
+
+def test_balanced_softmax_is_the_logit_adjusted_loss_at_tau_one():
+    """Ren et al.'s -log(n_y e^{z_y} / sum_j n_j e^{z_j}) from raw counts equals la-loss(tau 1) on log(n_j / N)."""
+    g = torch.Generator().manual_seed(1)
+    counts = torch.tensor([50.0, 20.0, 5.0, 2.0])
+    logits = torch.randn(9, 4, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 4, (9,), generator=g)
+    weighted = counts.double() * logits.exp()
+    balanced_softmax = -(weighted[torch.arange(9), labels] / weighted.sum(dim=1)).log().mean()
+    got = logit_adjusted_loss(logits, labels, log_class_prior(counts), 1.0)
+    assert got.item() == pytest.approx(balanced_softmax.item(), rel=1e-6)
+
+
+def test_logit_adjusted_loss_gradient_is_the_shifted_softmax_minus_the_label():
+    g = torch.Generator().manual_seed(2)
+    logits = torch.randn(6, 3, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 2, 1, 0])
+    prior = log_class_prior([30, 9, 1]).double()
+    for tau in (0.0, 1.0, 1.5):
+        _, grad = _loss_and_grad(lambda x, t=tau: logit_adjusted_loss(x, labels, prior, t), logits)
+        expected = (torch.softmax(logits + tau * prior, dim=1) - F.one_hot(labels, 3).double()) / len(labels)
+        assert torch.allclose(grad, expected, atol=1e-12)
+    # the shift pushes rare-class logits up during training: their gradient is more negative than plain CE's
+    _, plain = _loss_and_grad(lambda x: ce_loss(x, labels), logits)
+    _, adjusted = _loss_and_grad(lambda x: logit_adjusted_loss(x, labels, prior, 1.0), logits)
+    assert bool((adjusted[:, 2] < plain[:, 2]).all())

@@ -1,4 +1,5 @@
-"""Stage 2 on a tiny encoder: every balance strategy, frozen BatchNorm, stored results, predictors."""
+"""Stage 2 on a tiny encoder: the paper's balance strategies, frozen BatchNorm, stored results, predictors
+(the long-tail classifiers: test_classifier_long_tail.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import torch
 
 from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, StepMetrics, drive
+from scl_desktop.core.methods import CLASSIFIER_BALANCES, method_for
 from scl_desktop.core.model.checkpoint import load_checkpoint
 from scl_desktop.core.model.predictor import evaluate_run, load_predictor
 from scl_desktop.core.training import classifier as fit_mod
@@ -113,7 +115,8 @@ def test_scl_fit_cli_all_balances_json(run, capsys):
                  "--threads", "1", "--json"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)["results"]
-    assert sorted(r["method"] for r in rows) == ["SCL-CB", "SCL-CE", "SCL-CSCE"]
+    assert sorted(r["method"] for r in rows) == sorted(method_for("scl", b).name for b in CLASSIFIER_BALANCES
+                                                       if b != "auto")
     assert all(r["run"] == run.id and set(r) >= {"majority", "minority", "overall", "per_class"} for r in rows)
 
 

@@ -17,10 +17,12 @@ from scl_desktop.core.labelling.label import LabelModel
 from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
 from scl_desktop.core.model.networks import LinearClassifier, build_encoder
 from scl_desktop.core.model.predictor import Predictor
+from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.workflows import onnx_export
 from scl_desktop.core.workflows.onnx_export import compare_onnx, export_model, export_run, read_metadata, resize_matrix
 from tests.conftest import shared_data
 from tests.core.labelling.test_label import tiny_run
+from tests.core.training.test_classifier import tiny_classifier_config
 from tests.core.training.test_encoder import restore_threads  # noqa: F401
 
 pytest.importorskip("onnxruntime")
@@ -61,6 +63,17 @@ def test_exported_run_has_metadata_and_matches_torch(trained, tmp_path):
     assert json.loads(meta["band_mapping"]) == run.split.dataset.raster.to_json()
     assert meta["run"] == run.id and meta["method"] == "SCL-CB" and meta["arch"] == "tiny"
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("balance,method", [("logit-adj", "SCL-LogitAdj"), ("tau-norm", "SCL-TauNorm")])
+def test_post_hoc_classifiers_export_like_any_other(trained, tmp_path, balance, method):
+    """Their adjustment is folded into a plain linear layer, so the graph and the torch model agree."""
+    run, _ = trained
+    drive(fit_classifier(run, tiny_classifier_config(balance=balance, tau=1.5)))
+    result = drive(export_run(run.id, tmp_path / "model.onnx", method=method))
+    assert result.method == method and result.top1_agreement == 1.0
+    assert result.max_abs_diff <= onnx_export.TOLERANCE
+    assert read_metadata(tmp_path / "model.onnx")["method"] == method
 
 
 def test_exported_run_equals_torch_on_real_aerial_images(trained, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,15 +13,16 @@ from scl_desktop.cli import main
 from scl_desktop.core.atomic import read_json
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, Progress, drive
+from scl_desktop.core.methods import CLASSIFIER_BALANCES
 from scl_desktop.core.workflows import reproduce as repro
 from scl_desktop.core.workflows.reproduce import (
     REPORT_FILE,
     RESULTS_FILE,
     STATE_FILE,
-    TABLE_ROWS,
     ReproduceConfig,
     plan_cells,
     reproduce,
+    rows_of,
 )
 from tests.core.training.test_encoder import tiny_split
 
@@ -48,7 +50,7 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def full(images: Path, tmp_path_factory: pytest.TempPathFactory):
-    """All three tables, two seeds, one s: (config, result, events)."""
+    """All three tables with every stage-2 strategy, two seeds, one s: (config, result, events)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -59,15 +61,33 @@ def full(images: Path, tmp_path_factory: pytest.TempPathFactory):
         torch.set_num_threads(threads)
 
 
+N_CELLS = 1 + len(CLASSIFIER_BALANCES) + 5  # per (seed, s): Plain, every SCL classifier, 5 encoder variants
+
+
 def test_plan_shares_work_between_tables():
     cells = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,)))
     keys = [c.key for c in cells]
-    assert len(keys) == len(set(keys)) == 9  # Plain, SCL-CE/CB/CSCE, 3 augmentation and 2 stage-1 variants
+    assert len(keys) == len(set(keys)) == N_CELLS  # 3 augmentation and 2 stage-1 variants
     assert "s10/seed0/scl/SCL-CB" in keys  # Table 1 SCL-CB = Table 2 +RF+RR+RCD = Table 3 SCL
+    assert "s10/seed0/scl/SCL-Auto" in keys and "s10/seed0/scl/SCL-TauNorm" in keys
     assert {c.job for c in cells} == set(repro.JOBS)
     csce = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(2, 3),
                                       ablation_balance="csce"))
     assert {c.method for c in csce} == {"SCL-CSCE"}
+
+
+def test_classifiers_choose_table_1s_rows_and_the_ablation_takes_any_strategy():
+    config = ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(1,),
+                             classifiers=("la-loss", "cb", "la-loss"))
+    assert [row for row, _, _ in rows_of(1, config)] == ["Plain CE", "SCL-LALoss", "SCL-CB"]
+    assert [c.method for c in plan_cells(config)] == ["Plain", "SCL-LALoss", "SCL-CB"]
+    ablation = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(2,),
+                                          ablation_balance="tau-norm"))
+    assert {c.method for c in ablation} == {"SCL-TauNorm"}
+    with pytest.raises(ConfigError, match="focal"):
+        ReproduceConfig(source="x", out="y", classifiers=("cb", "focal"))
+    with pytest.raises(ConfigError, match="tau-norm"):
+        ReproduceConfig(source="x", out="y", ablation_balance="focal")
 
 
 def test_bad_options_say_what_to_do():
@@ -79,19 +99,24 @@ def test_bad_options_say_what_to_do():
 
 def test_report_has_every_row_and_the_raw_results(full):
     config, result, _ = full
-    assert result.cells_done == result.cells_total == 18 and not result.failed
+    assert result.cells_done == result.cells_total == 2 * N_CELLS and not result.failed
     report = result.report.read_text(encoding="utf-8")
-    for t, rows in TABLE_ROWS.items():
+    for t in repro.TABLES:
         assert f"{repro.TABLE_TITLES[t]}, s = 2" in report
-        for label, _, _ in rows:
+        for label, _, _ in rows_of(t, config):
             assert f"| {label} | " in report, label
     assert "n/a (AID/NWPU only)" in report and "AID and NWPU-RESISC45" in report
     assert "tiny, 16 px views" in report and "Device: cpu" in report
     assert "Minority accuracy over Plain" in report
     data = read_json(result.results)
-    assert len(data["rows"]) == sum(len(r) for r in TABLE_ROWS.values())
+    assert len(data["rows"]) == sum(len(rows_of(t, config)) for t in repro.TABLES)
     assert all(r["majority"]["n"] == 2 and r["majority"]["std"] is not None for r in data["rows"])
-    assert len(data["cells"]) == 18 and all(c["per_class"] and c["run"] for c in data["cells"])
+    assert len(data["cells"]) == 2 * N_CELLS and all(c["per_class"] and c["run"] for c in data["cells"])
+    # SCL-Auto's choice per seed is kept with its cell and listed in the report
+    autos = [c for c in data["cells"] if c["method"] == "SCL-Auto"]
+    assert len(autos) == 2 and all(c["auto"]["strategy"] in CLASSIFIER_BALANCES for c in autos)
+    assert "What SCL-Auto chose" in report
+    assert f"| 2 | 0 | {autos[0]['auto']['strategy']} |" in report
     # Table 1's SCL-CB, Table 2's full-policy row and Table 3's SCL row are one result
     shared = [r for r in data["rows"] if r["job"] == "scl" and r["method"] == "SCL-CB"]
     assert len(shared) == 3 and len({json.dumps(r["minority"]) for r in shared}) == 1
@@ -135,8 +160,8 @@ def test_lost_cells_are_recomputed_from_the_finished_encoder(full, monkeypatch):
 
     monkeypatch.setattr(repro, "fit_classifier", counting_fit)
     result = drive(reproduce(config))
-    assert sorted(fitted) == ["cb", "csce", "none"] and len(lost) == 3
-    assert result.cells_done == result.cells_total and result.skipped == result.cells_total - 3
+    assert sorted(fitted) == sorted(CLASSIFIER_BALANCES) and len(lost) == len(CLASSIFIER_BALANCES)
+    assert result.cells_done == result.cells_total and result.skipped == result.cells_total - len(lost)
 
 
 def test_other_settings_in_the_same_folder_are_refused(full):
@@ -151,7 +176,7 @@ def test_cli_continues_a_finished_folder_and_prints_json(full, capsys):
     code = main(["reproduce", str(config.source), "--out", str(config.out), *CLI_TINY, "--json", "--quiet"])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed["cells_finished"] == printed["cells_total"] == printed["cells_skipped"] == 18
+    assert printed["cells_finished"] == printed["cells_total"] == printed["cells_skipped"] == 2 * N_CELLS
     report = (Path(config.out) / REPORT_FILE).read_text(encoding="utf-8")
     assert "Command: `scl reproduce " in report and "--epochs 1" in report and "--seeds 0,1" in report
     assert (Path(config.out) / RESULTS_FILE).is_file()
@@ -171,7 +196,7 @@ def test_cancel_mid_training_then_resume_from_the_checkpoint(images, tmp_path):
     assert set(state["cells"]) == {"s2/seed0/plain/Plain"}
     stopped = state["jobs"]["s2/seed0/scl"]["run"]
     result = drive(reproduce(config))
-    assert result.cells_done == result.cells_total == 4
+    assert result.cells_done == result.cells_total == 1 + len(CLASSIFIER_BALANCES)
     state = read_json(tmp_path / STATE_FILE)
     assert state["jobs"]["s2/seed0/scl"]["run"] == stopped  # resumed, not started again
     assert {c["run"] for k, c in state["cells"].items() if "/scl/" in k} == {stopped}
@@ -196,6 +221,11 @@ def test_flags_replace_the_presets_numbers():
         ReproduceConfig(source="x", out="y", major_frac=0.5, major_count=50)
 
 
+def test_classifier_identity_leaves_out_the_per_row_strategy_and_tau_so_old_folders_resume():
+    identity = repro.setting_identity(ReproduceConfig(source="x", out="y"), SimpleNamespace(source="x"), True)
+    assert "balance" not in identity["classifier"] and "tau" not in identity["classifier"]
+
+
 def test_count_based_split_identity_is_unchanged_so_old_folders_resume():
     # folders written before --major-frac existed stored exactly these keys
     assert repro._split_identity(ReproduceConfig(source="x", out="y")) == {
@@ -207,12 +237,15 @@ def test_cli_runs_a_fraction_protocol_and_reports_it(images, tmp_path, capsys):
     args = [a for a in CLI_TINY if a not in ("--major-count", "8")]
     args[args.index("0,1")] = "0"
     code = main(["reproduce", str(images), "--out", str(out), *args, "--major-frac", "0.5", "--protocol-preset",
-                 "aid", "--tables", "1", "--json", "--quiet"])
+                 "aid", "--tables", "1", "--classifiers", "auto,none", "--ablation-classifier", "la-loss", "--json",
+                 "--quiet"])
     assert code == 0
     rows = json.loads(capsys.readouterr().out)["rows"]
-    assert rows
+    assert [r["method"] for r in rows] == ["Plain", "SCL-Auto", "SCL-CE"]
     report = (out / REPORT_FILE).read_text(encoding="utf-8")
     assert "majority classes with 50% of their images" in report and "4 test images per class" in report
     assert "--protocol-preset aid --major-frac 0.5" in report
+    assert "--classifiers auto,none" in report and "--ablation-classifier la-loss" in report
+    assert main(["reproduce", str(images), "--out", str(tmp_path / "bad"), "--classifiers", "cb,focal"]) == 2
     split = read_json(out / STATE_FILE)["identity"]["split"]
     assert split == {"protocol": "ci", "majority": 2, "major_count": None, "major_frac": 0.5, "test_per_class": 4}
