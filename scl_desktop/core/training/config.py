@@ -128,7 +128,8 @@ class EncoderConfig(ImageModelSettings):
 
     ``sampler`` "instance" draws every image once per epoch (the paper's default); "cb" draws
     classes uniformly (Table 3 ablation). ``cs_scl`` weights each anchor's loss by n_min/n_y
-    (CS-SCL, Table 3). ``store_size`` is the resolution of the decoded image store (``None``: the
+    (CS-SCL, Table 3). ``probe_every`` N scores the encoder every N epochs and after the last with
+    a kNN probe (``probe_k`` neighbours) on the validation images (``training.probe``). ``store_size`` is the resolution of the decoded image store (``None``: the
     dataset's working size); ``image_size`` the size the augmented views are resized to.
     """
 
@@ -139,10 +140,15 @@ class EncoderConfig(ImageModelSettings):
     proj_dim: int = setting(128, "Size of the L2-normalised projection the SupCon loss compares (paper: 128).")
     sampler: str = setting("instance", "instance: every image once per epoch (the paper's); cb: classes drawn uniformly (Table 3 ablation).")
     cs_scl: bool = setting(False, "Cost-sensitive SupCon: weight each image's loss by n_min / n_class (CS-SCL, Table 3 ablation).")
+    probe_every: int = setting(5, "Every N epochs (and after the last) score the encoder on the validation images with a kNN probe: per-class, majority and minority accuracy while it trains (0: off).")
+    probe_k: int = setting(20, "Neighbours that vote in the kNN probe (weighted by cosine similarity, Wu et al. 2018).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check(self.temperature > 0, f"temperature {self.temperature} must be positive.", "Use e.g. 0.1.")
+        _check(self.probe_every >= 0, f"probe_every={self.probe_every} must not be negative.",
+               "Use N to probe every N epochs, or 0 to switch the probe off.")
+        _check(self.probe_k >= 1, f"probe_k={self.probe_k} must be at least 1.", "Use e.g. 20.")
         _check(self.proj_dim >= 2, f"projection size {self.proj_dim} is too small.", "Use e.g. 128.")
         _check(self.sampler in SAMPLERS, f"Unknown sampler {self.sampler!r}.", f"Use one of {', '.join(SAMPLERS)}.")
 

@@ -258,8 +258,13 @@ def split_config(config: ReproduceConfig, s: int, seed: int) -> SplitConfig:
     return SplitConfig(protocol="ci", majority=config.majority, s=s, seed=seed, **ci_protocol(config))
 
 
-def _without_seed(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "seed"}
+NOT_IN_IDENTITY = ("seed", "probe_every", "probe_k")
+"""Settings left out of ``setting_identity``: the seed (cells differ in it) and stage 1's kNN probe, which
+only watches training (folders begun before the probe existed, or with other probe settings, still resume)."""
+
+
+def _identity_part(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in NOT_IN_IDENTITY}
 
 
 def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: bool) -> dict[str, Any]:
@@ -267,9 +272,9 @@ def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: 
     return {
         "source": dataset.source,
         "split": _split_identity(config),
-        "encoder": _without_seed(encoder_config(config, "scl", 0, on_cpu).to_json()),
-        "baseline": _without_seed(baseline_config(config, 0, on_cpu).to_json()),
-        "classifier": _without_seed({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
+        "encoder": _identity_part(encoder_config(config, "scl", 0, on_cpu).to_json()),
+        "baseline": _identity_part(baseline_config(config, 0, on_cpu).to_json()),
+        "classifier": _identity_part({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
                                      if k != "balance"}),
     }
 

@@ -10,5 +10,6 @@ LABELS: dict[str, str] = {
     "grayscale_p": "Greyscale p", "color": "Colour distortion", "crop": "Random crop", "flip": "Random flips",
     "rotate": "Random rotation", "compile": "torch.compile", "feature_views": "Feature views",
     "cached_features": "Cache encoder features", "eval_every": "Evaluate every (epochs)",
+    "probe_every": "kNN probe every (epochs)", "probe_k": "kNN probe neighbours (k)",
 }
 """Field labels where the field name alone would be cryptic."""

@@ -196,6 +196,13 @@ def test_flags_replace_the_presets_numbers():
         ReproduceConfig(source="x", out="y", major_frac=0.5, major_count=50)
 
 
+def test_the_encoder_probe_settings_are_not_part_of_the_identity():
+    from scl_desktop.core.data.manifest import DatasetManifest
+
+    identity = repro.setting_identity(ReproduceConfig(source="x", out="y"), DatasetManifest("x", ("a", "b"), ()), True)
+    assert "epochs" in identity["encoder"] and not {"seed", "probe_every", "probe_k"} & set(identity["encoder"])
+
+
 def test_count_based_split_identity_is_unchanged_so_old_folders_resume():
     # folders written before --major-frac existed stored exactly these keys
     assert repro._split_identity(ReproduceConfig(source="x", out="y")) == {
