@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
-from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, Progress, StepMetrics
+from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, ProbeMetrics, Progress, StepMetrics
 
 STOP_MESSAGE = "Stopping after the current step and saving a checkpoint (press Ctrl-C again to abort at once)."
 
@@ -57,6 +57,9 @@ class EventPrinter:
         elif isinstance(event, EpochMetrics):
             self._end_bar()
             print(self.format_epoch(event), file=self.stream)
+        elif isinstance(event, ProbeMetrics):
+            self._end_bar()
+            print(self.format_probe(event), file=self.stream)
         elif isinstance(event, StepMetrics):
             pass  # the progress bar already shows step progress; epochs get a line
 
@@ -70,6 +73,17 @@ class EventPrinter:
             if value is not None:
                 parts.append(f"{name} {value:.1f}%")
         parts.append(f"ETA {format_seconds(e.eta_s)}")
+        return "  ".join(parts)
+
+    @staticmethod
+    def format_probe(e: ProbeMetrics, weakest: int = 3) -> str:
+        """One line per probe: the kNN accuracies on the validation images and the ``weakest`` classes."""
+        parts = [f"[{e.stage}] kNN probe after epoch {e.epoch}/{e.epochs} (k={e.k}, {e.part} images)"]
+        parts += [f"{name} {value:.1f}%" for name in ("majority", "minority", "overall")
+                  if (value := getattr(e, name)) is not None]
+        scored = sorted((acc, name) for name, acc in e.per_class.items() if acc is not None)
+        if scored:
+            parts.append("weakest: " + ", ".join(f"{name} {acc:.0f}%" for acc, name in scored[:weakest]))
         return "  ".join(parts)
 
     def _progress(self, p: Progress) -> None:

@@ -92,7 +92,7 @@ def register(subparsers: Any) -> None:
                    help="resolution of the decoded image cache (default: the dataset's working size, 256)")
     p.add_argument("--epochs", type=int, help="epochs of stage 1 and of Plain (default 500 GPU, 30 CPU)")
     p.add_argument("--warmup-epochs", type=int, metavar="N",
-                   help="learning-rate warm-up epochs of stage 1 and of Plain (default: the engine's)")
+                   help="learning-rate warm-up epochs of stage 1 and of Plain, at most a quarter of the epochs (default: 5 for stage 1, none for Plain)")
     p.add_argument("--classifier-epochs", type=int, metavar="N", help="epochs of stage 2 (default 100)")
     p.add_argument("--weights", dest="weights_path", metavar="PTH",
                    help="start every encoder from this local .pth (default: random initialisation)")

@@ -13,8 +13,10 @@ loss on the split's training images, as they are (not re-balanced). Two augmente
 Defaults are the paper's: ResNet-50, 224 px, batch 128, lr 0.5 with a cosine schedule, SGD
 momentum 0.9, weight decay 1e-4, temperature 0.1, 500 epochs. On a CPU the costly defaults are
 scaled down (resnet18, 64 px, 30 epochs, batch 64) and the command says so; set an option
-explicitly to keep your value. Press Ctrl-C once to stop after the current step with a
-checkpoint; continue later with --resume RUN.
+explicitly to keep your value. Every --probe-every epochs (and after the last) a kNN probe of
+the encoder prints majority / minority / overall accuracy on the split's validation images (the
+test images are left for the final result). Press Ctrl-C once to stop after the current step with
+a checkpoint; continue later with --resume RUN.
 
 Example:  scl train splits/aid_ci_seed0.json --epochs 200
 Next:     scl fit RUN --balance cb"""
@@ -66,6 +68,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sampler", choices=SAMPLERS, help=h(EncoderConfig, "sampler"))
     p.add_argument("--cs-scl", action="store_true", default=None, help=h(EncoderConfig, "cs_scl"))
     p.add_argument("--proj-dim", type=int, help=h(EncoderConfig, "proj_dim"))
+    p.add_argument("--probe-every", type=int, metavar="N", help=h(EncoderConfig, "probe_every"))
+    p.add_argument("--probe-k", type=int, metavar="K", help=h(EncoderConfig, "probe_k"))
     p.add_argument("--resume", metavar="RUN",
                    help="continue a stopped stage-1 run (id or folder) with its own settings")
     p.set_defaults(func=run_train)

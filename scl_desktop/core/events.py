@@ -1,7 +1,7 @@
 """Typed events that long engine steps yield, a cancel token, and helpers to drive them.
 
-A long step is a generator: it yields ``Progress``, ``EpochMetrics`` and ``Log`` events and
-returns its artifact. It checks its ``CancelToken`` at every yield point and stops cleanly.
+A long step is a generator: it yields ``Progress``, ``EpochMetrics``, ``ProbeMetrics`` and
+``Log`` events and returns its artifact. It checks its ``CancelToken`` at every yield point and stops cleanly.
 The CLI prints the events; the GUI's worker turns each one into a Qt signal.
 """
 
@@ -63,6 +63,26 @@ class EpochMetrics:
 
 
 @dataclass(frozen=True)
+class ProbeMetrics:
+    """A k-nearest-neighbour probe of the stage-1 encoder after ``epoch``, scored on ``part`` (the validation images).
+
+    Accuracies in percent as in ``EpochMetrics``; ``k`` neighbours voted; ``seconds`` the probe took.
+    """
+
+    stage: str
+    epoch: int
+    epochs: int
+    part: str
+    k: int
+    seconds: float
+    per_class: dict[str, float | None]
+    roles: dict[str, str]
+    majority: float | None
+    minority: float | None
+    overall: float
+
+
+@dataclass(frozen=True)
 class Log:
     """A message for the log panel / terminal. ``level`` is "info", "warning" or "error"."""
 
@@ -70,7 +90,7 @@ class Log:
     level: str = "info"
 
 
-Event = Progress | StepMetrics | EpochMetrics | Log
+Event = Progress | StepMetrics | EpochMetrics | ProbeMetrics | Log
 R = TypeVar("R")
 
 

@@ -59,6 +59,8 @@ def test_demo_drop_two_stages_baseline_and_evaluation(qtbot, window) -> None:  #
     assert enc.loss_plot.point_count("epoch") == 2
     assert enc.loss_plot.point_count("step (running mean)") >= 2 and enc.lr_plot.point_count() >= 2
     qtbot.waitUntil(lambda: enc.loss_plot.drawn_count("epoch") == 2, timeout=REDRAW_WAIT_MS)
+    assert split.val and enc.probe_plot.point_count("minority") == 1  # the kNN probe after the last epoch
+    assert set(enc.probe_bars.values) == set(split.classes)
     assert "samples/s" in enc.controls.progress.status.text() or enc.controls.progress.bar.value() > 0
     assert enc.next_button.isEnabled()
 
@@ -138,6 +140,8 @@ def test_reopen_run_from_history(qtbot, window, tiny_dataset: Path) -> None:  # 
     assert page.opened.id == run_id
     assert page.loss_plot.point_count("encoder") == 1 and page.loss_plot.point_count("classifier_csce") == 2
     assert page.acc_plot.point_count("overall (classifier_csce)") == 2
+    assert page.acc_plot.point_count("overall (encoder_probe)") == 1  # stage 1's kNN probe after its one epoch
+    assert page.loss_plot.point_count() == 3, "the probe has no loss curve"
     assert [r.method for r in page.results.rows] == ["SCL-CSCE"]
     page.buttons["use"].click()
     assert second.session.run.id == run_id and second.current_page() == "evaluate"

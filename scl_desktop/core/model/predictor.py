@@ -51,6 +51,21 @@ def batched_apply(fn: Callable[[torch.Tensor], torch.Tensor], load: Callable[[Se
     return torch.cat(outputs).cpu()
 
 
+def encode_images(encoder: nn.Module, store: Any, positions: Sequence[int], image_size: int, device: torch.device,
+                  amp: devices.AmpPolicy, batch_size: int, task: str, cancel: CancelToken | None = None,
+                  channels_last: bool = False) -> Generator[Event, None, torch.Tensor]:
+    """Float32 features (on the CPU) of the un-augmented images at ``positions`` of the decoded ``store``.
+
+    The images are prepared as for evaluation (``prepare_eval``) and encoded under the device's
+    autocast, in batches, without gradients; ``encoder`` is used in whatever mode it is in.
+    """
+    def encode(images: torch.Tensor) -> torch.Tensor:
+        with amp.autocast(device):
+            return encoder(prepare_eval(images, image_size, channels_last=channels_last))
+
+    return (yield from batched_apply(encode, store.batch, positions, batch_size, device, task, cancel))
+
+
 class Predictor(nn.Module):
     """Encoder + linear classifier that maps uint8 image batches [B, 3, S, S] to class probabilities.
 

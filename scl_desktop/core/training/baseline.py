@@ -110,7 +110,7 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
             stage=STAGE, title=f"Baseline ({method})", model=model,
             optimizer=make_sgd(model.parameters(), config.lr, config.momentum, config.weight_decay, device),
             amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
-            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
+            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_used(),
             generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,
             checkpoint_every=config.checkpoint_every, evaluate=evaluate_epoch, cancel=cancel,
             nonfinite_hint=NONFINITE_HINT, record=lambda row: run.append_metrics(STAGE, row),

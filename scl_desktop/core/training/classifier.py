@@ -176,7 +176,7 @@ def _fit(run: runs.Run, config: ClassifierConfig,
             stage=STAGE, title=title, model=classifier,
             optimizer=make_sgd(classifier.parameters(), config.lr, config.momentum, config.weight_decay, device),
             amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
-            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
+            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_used(),
             generators=generators, evaluate=evaluate_epoch if chosen else None, cancel=cancel,
             nonfinite_hint=NONFINITE_HINT, record=(lambda row: run.append_metrics(stage, row)) if chosen else None,
         )

@@ -5,7 +5,8 @@ each step gathers a batch of images chosen by the sampler (instance or class-bal
 it to the device (pinned memory, non-blocking on CUDA), makes two augmented views with the
 batched on-device ``augment_batch`` and computes SupCon (CS-SCL weights when asked) on the
 projections. No per-image PIL work happens during training. The loop itself (schedule, AMP,
-events, checkpoints, resume, non-finite loss check) is ``training.loop.TrainLoop``.
+events, checkpoints, resume, non-finite loss check) is ``training.loop.TrainLoop``; its
+end-of-epoch hook is the kNN probe of ``training.probe`` (rank 0 only, validation images only).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.config import EncoderConfig
 from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
+from scl_desktop.core.training.probe import PROBE_OFF, PROBE_STAGE, EncoderProbe
 from scl_desktop.core.training.setup import load_resume, make_sgd, maybe_compile, setup_device, training_data
 
 STAGE = "encoder"
@@ -54,6 +56,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
     ``Cancelled`` carrying the run. A non-finite loss or an out-of-memory error raises ``TrainingError`` (the
     last good checkpoint stays on disk) and marks the run "failed". The run's writer lock is held throughout
     (a second trainer of the same run is refused); resuming marks its stored SCL-* results stale.
+    Every ``probe_every`` epochs and after the last, a kNN probe scores the encoder on the validation
+    images (``training.probe``: a ``ProbeMetrics`` event and a row of metrics_encoder_probe.csv).
     """
     dist = DistContext.from_env()
     with contextlib.ExitStack() as held:  # the run's writer lock, once the run is known
@@ -95,6 +99,12 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
         sampler = sampler_cls(labels, seed=config.seed, rank=dist.rank, world_size=dist.world_size)
         augment_rng = torch.Generator(device=device)
         augment_rng.manual_seed(config.seed + 1 + dist.rank)
+        probe = None
+        if config.probe_every and not split.val:
+            yield Log(PROBE_OFF)
+        elif config.probe_every and dist.is_main:  # the other ranks wait at their next step meanwhile
+            probe = EncoderProbe(model.encoder, store, split, config, device, amp, channels_last,
+                                 record=lambda row: run.append_metrics(PROBE_STAGE, row))
 
         def step(positions: torch.Tensor) -> torch.Tensor:
             images = to_device(store.batch(items[positions.numpy()]), device)
@@ -112,9 +122,10 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
             stage=STAGE, title="Stage 1", model=model, optimizer=make_sgd(
                 model.parameters(), config.lr, config.momentum, config.weight_decay, device),
             amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
-            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_epochs,
+            batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_used(),
             generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,
             checkpoint_every=config.checkpoint_every, cancel=dist.agreed_cancel(cancel),  # all ranks stop at one step
+            evaluate=probe,
             nonfinite_hint=NONFINITE_HINT,
             checkpoint_extra={"arch": config.arch, "proj_dim": config.proj_dim, "feature_dim": model.feature_dim,
                               "classes": list(split.classes), "config": config.to_json()},
@@ -123,7 +134,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
         )
         if dist.is_main:
             if state is not None:
-                run.truncate_metrics(STAGE, int(state["epoch"]))
+                for stage in (STAGE, PROBE_STAGE):
+                    run.truncate_metrics(stage, int(state["epoch"]))
             run.set_status("running")
         try:
             result = yield from loop.run(state)

@@ -26,7 +26,7 @@ from torch import nn
 
 from scl_desktop.core import devices
 from scl_desktop.core.errors import TrainingError
-from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, RateMeter, StepMetrics
+from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, ProbeMetrics, RateMeter, StepMetrics
 from scl_desktop.core.model.checkpoint import restore_rng_state, rng_state, save_checkpoint
 
 LOG_INTERVAL_S = 0.5
@@ -277,6 +277,12 @@ def epoch_row(event: EpochMetrics, seconds: float) -> dict[str, Any]:
         "samples_per_s": round(event.samples_per_s, 3),
         "seconds": round(seconds, 3),
     }
+    return {**row, **accuracy_columns(event)}
+
+
+def accuracy_columns(event: EpochMetrics | ProbeMetrics) -> dict[str, Any]:
+    """An event's accuracies as metrics-CSV columns: majority, minority, overall, then ``acc_<class>``."""
+    row: dict[str, Any] = {}
     if event.overall is not None:
         row.update(majority=event.majority, minority=event.minority, overall=event.overall)
     for name, acc in (event.per_class or {}).items():

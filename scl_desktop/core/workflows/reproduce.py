@@ -277,8 +277,13 @@ def split_config(config: ReproduceConfig, s: int, seed: int) -> SplitConfig:
     return SplitConfig(protocol="ci", majority=config.majority, s=s, seed=seed, **ci_protocol(config))
 
 
-def _without_seed(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if k != "seed"}
+NOT_IN_IDENTITY = ("seed", "probe_every", "probe_k")
+"""Settings left out of ``setting_identity``: the seed (cells differ in it) and stage 1's kNN probe, which
+only watches training (folders begun before the probe existed, or with other probe settings, still resume)."""
+
+
+def _identity_part(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if k not in NOT_IN_IDENTITY}
 
 
 def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: bool) -> dict[str, Any]:
@@ -286,10 +291,10 @@ def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: 
     return {
         "source": dataset.source,
         "split": _split_identity(config),
-        "encoder": _without_seed(encoder_config(config, "scl", 0, on_cpu).to_json()),
-        "baseline": _without_seed(baseline_config(config, 0, on_cpu).to_json()),
-        "classifier": _without_seed({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
-                                     if k not in ("balance", "tau")}),  # both per row, tau never set here
+        "encoder": _identity_part(encoder_config(config, "scl", 0, on_cpu).to_json()),
+        "baseline": _identity_part(baseline_config(config, 0, on_cpu).to_json()),
+        "classifier": _identity_part({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
+                                      if k not in ("balance", "tau")}),  # both per row, tau never set here
     }
 
 
@@ -609,7 +614,7 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         f"* Device: {device_text}" + ("; CPU-sized setting (the paper's GPU defaults scaled down)." if on_cpu else "."),
         f"* Stage 1 and Plain: {enc['arch']}, {enc['image_size']} px views"
         + (f" of a {enc['store_size']} px store" if enc.get("store_size") else "")
-        + f", {enc['epochs']} epochs ({enc.get('warmup_epochs', 0)} of learning-rate warm-up), batch {enc['batch_size']}; SupCon lr {enc['lr']:g}, temperature "
+        + f", {enc['epochs']} epochs ({min(enc.get('warmup_epochs', 0), enc['epochs'] // 4)} of learning-rate warm-up), batch {enc['batch_size']}; SupCon lr {enc['lr']:g}, temperature "
         f"{enc['temperature']:g}; Plain lr {base['lr']:g}"
         + (f"; initial weights {enc['weights_path']}" if enc.get("weights_path") else "; random initialisation")
         + ".",

@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
 from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
 from scl_desktop.core.methods import CLASSIFIER_BALANCES
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import ClassifierConfig
-from scl_desktop.gui import theme
 from scl_desktop.gui.layout import splitter
 from scl_desktop.gui.pages.common import (
+    ROLE_SERIES,
     config_choices,
     default_config,
     form_panel,
@@ -24,16 +24,16 @@ from scl_desktop.gui.pages.common import (
     loss_curves,
     next_page_button,
     read_form,
+    show_accuracies,
     step_position,
+    with_legend,
 )
 from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
-from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart, legend_html
+from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart
 from scl_desktop.gui.widgets.task_controls import TaskControls
-
-ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("overall", theme.OVERALL)]
 
 
 class ClassifierPage(QWidget):
@@ -71,12 +71,7 @@ class ClassifierPage(QWidget):
         self.class_bars = RoleBarChart("Per-class accuracy, latest epoch", "accuracy (%)", x_range=(0, 112))
         self.next_button = next_page_button("Next: evaluate →", self.go_to, "evaluate")
         curves = splitter(Qt.Orientation.Vertical, self.loss_plot, self.acc_plot)
-        bars = QWidget()
-        bars_layout = QVBoxLayout(bars)
-        bars_layout.setContentsMargins(0, 0, 0, 0)
-        bars_layout.addWidget(self.class_bars, 1)
-        bars_layout.addWidget(QLabel(legend_html()))
-        plots = splitter(Qt.Orientation.Horizontal, curves, bars, sizes=(500, 380))
+        plots = splitter(Qt.Orientation.Horizontal, curves, with_legend(self.class_bars), sizes=(500, 380))
         lay_out_training_page(self, left, self.controls, self.run_label, plots, self.next_button, (360, 900))
         session.run_changed.connect(self._run_changed)
         self._run_changed(session.run)
@@ -116,13 +111,7 @@ class ClassifierPage(QWidget):
             self.loss_plot.add_point("step (running mean)", x, event.loss)
         elif isinstance(event, EpochMetrics):
             self.loss_plot.add_point("epoch", event.epoch, event.loss)
-            for name, _color in ROLE_SERIES:
-                value = getattr(event, name)
-                if value is not None:
-                    self.acc_plot.add_point(name, event.epoch, value)
-            if event.per_class:
-                values = {c: (v if v is not None else 0.0) for c, v in event.per_class.items()}
-                self.class_bars.set_values(values, event.roles or {})
+            show_accuracies(event, self.acc_plot, self.class_bars)
         elif isinstance(event, Log):
             self.session.log.emit(event.message, event.level)
 

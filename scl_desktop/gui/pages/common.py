@@ -1,5 +1,5 @@
 """What the training pages share: the settings form and its choices, the CPU-scaled defaults,
-the page layout, loss curves and the next-step button."""
+the page layout, loss and accuracy curves and the next-step button."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
 from scl_desktop.core import devices
 from scl_desktop.core.errors import SclError
-from scl_desktop.core.events import StepMetrics
+from scl_desktop.core.events import EpochMetrics, ProbeMetrics, StepMetrics
 from scl_desktop.core.methods import BALANCES
 from scl_desktop.core.model.settings import ARCHS, PADDING_MODES, ROTATE_MODES
 from scl_desktop.core.training.config import SAMPLERS, cpu_defaults
@@ -21,9 +21,11 @@ from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
-from scl_desktop.gui.widgets.plots import LiveCurves
+from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart, legend_html
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("overall", theme.OVERALL)]
+"""The accuracy curves of the training pages: one per class role, and all classes together."""
 
 
 def config_choices(balances: tuple[str, ...] = BALANCES) -> dict[str, tuple[str, ...]]:
@@ -71,6 +73,29 @@ def form_panel(title: str, note: QLabel, buttons: Sequence[QPushButton], form: C
 def loss_curves(title: str) -> LiveCurves:
     """Loss curves with a running-mean series per step (``step_position``) and one point per epoch."""
     return LiveCurves(title, "epoch", "loss", [("step (running mean)", theme.MAJORITY), ("epoch", theme.MINORITY)])
+
+
+def with_legend(bars: RoleBarChart) -> QWidget:
+    """``bars`` above a one-line legend of the role colours."""
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(bars, 1)
+    legend = QLabel(legend_html())
+    legend.setWordWrap(True)  # so that a narrow column stays narrow
+    layout.addWidget(legend)
+    return box
+
+
+def show_accuracies(event: EpochMetrics | ProbeMetrics, curves: LiveCurves, bars: RoleBarChart) -> None:
+    """Add the event's majority / minority / overall accuracy to ``curves`` (``ROLE_SERIES``) at its
+    epoch, and show its per-class accuracy (classes without samples at 0) in ``bars``."""
+    for name, _color in ROLE_SERIES:
+        value = getattr(event, name)
+        if value is not None:
+            curves.add_point(name, event.epoch, value)
+    if event.per_class:
+        bars.set_values({c: (v if v is not None else 0.0) for c, v in event.per_class.items()}, event.roles or {})
 
 
 def step_position(event: StepMetrics) -> float:

@@ -11,5 +11,6 @@ LABELS: dict[str, str] = {
     "rotate": "Random rotation", "compile": "torch.compile", "feature_views": "Feature views",
     "cached_features": "Cache encoder features", "eval_every": "Evaluate every (epochs)",
     "tau": "Tau (tau-norm, logit-adj, la-loss)",
+    "probe_every": "kNN probe every (epochs)", "probe_k": "kNN probe neighbours (k)",
 }
 """Field labels where the field name alone would be cryptic."""

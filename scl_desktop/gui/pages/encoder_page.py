@@ -1,5 +1,6 @@
 """Encoder page (stage 1): the SupCon configuration with the paper's defaults, Start / Cancel /
-Resume, progress with ETA and samples/s, live loss and learning-rate curves.
+Resume, progress with ETA and samples/s, live loss and learning-rate curves, and the kNN probe's
+majority / minority / overall accuracy per probed epoch with its latest per-class accuracy.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 
-from scl_desktop.core.events import EpochMetrics, Log, StepMetrics
+from scl_desktop.core.events import EpochMetrics, Log, ProbeMetrics, StepMetrics
 from scl_desktop.core.training.config import EncoderConfig
 from scl_desktop.core.training.encoder import train_encoder
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import splitter
 from scl_desktop.gui.pages.common import (
+    ROLE_SERIES,
     config_choices,
     default_config,
     form_panel,
@@ -22,13 +24,15 @@ from scl_desktop.gui.pages.common import (
     loss_curves,
     next_page_button,
     read_form,
+    show_accuracies,
     step_position,
+    with_legend,
 )
 from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
-from scl_desktop.gui.widgets.plots import LiveCurves
+from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart
 from scl_desktop.gui.widgets.task_controls import TaskControls
 
 
@@ -65,8 +69,16 @@ class EncoderPage(QWidget):
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.loss_plot = loss_curves("SupCon loss")
         self.lr_plot = LiveCurves("Learning rate", "epoch", "lr", [("lr", theme.OVERALL)])
+        self.probe_plot = LiveCurves("kNN probe accuracy (validation images)", "epoch", "accuracy (%)",
+                                     ROLE_SERIES, y_range=(0, 100))
+        self.probe_plot.setToolTip("Every few epochs (kNN probe every) each validation image is labelled by a vote of "
+                                   "its nearest training images in the encoder's feature space: how well the "
+                                   "classes separate so far, with no classifier trained.")
+        self.probe_bars = RoleBarChart("Per-class kNN accuracy, latest probe", "accuracy (%)", x_range=(0, 112))
         self.next_button = next_page_button("Next: fit the classifier →", self.go_to, "classifier")
-        plots = splitter(Qt.Orientation.Vertical, self.loss_plot, self.lr_plot, sizes=(400, 220))
+        curves = splitter(Qt.Orientation.Vertical, self.loss_plot, self.lr_plot, sizes=(400, 220))
+        probe = splitter(Qt.Orientation.Vertical, self.probe_plot, with_legend(self.probe_bars), sizes=(310, 310))
+        plots = splitter(Qt.Orientation.Horizontal, curves, probe, sizes=(500, 380))
         lay_out_training_page(self, left, self.controls, self.run_label, plots, self.next_button, (400, 800))
 
         session.split_changed.connect(self._state_changed)
@@ -109,9 +121,10 @@ class EncoderPage(QWidget):
         if not self.controls.track(task, message):
             return
         if not keep_curves:
-            self.loss_plot.clear_points()
-            self.lr_plot.clear_points()
-        for plot in (self.loss_plot, self.lr_plot):
+            for plot in (self.loss_plot, self.lr_plot, self.probe_plot):
+                plot.clear_points()
+            self.probe_bars.set_values({})
+        for plot in (self.loss_plot, self.lr_plot, self.probe_plot):
             plot.set_x_extent(epochs)
         assert task is not None
         self._last_epoch = None
@@ -128,6 +141,9 @@ class EncoderPage(QWidget):
         elif isinstance(event, EpochMetrics) and event.stage == "encoder":
             self.loss_plot.add_point("epoch", event.epoch, event.loss)
             self._last_epoch = event
+        elif isinstance(event, ProbeMetrics) and event.stage == "encoder":
+            show_accuracies(event, self.probe_plot, self.probe_bars)
+            self.probe_bars.getPlotItem().setTitle(f"Per-class kNN accuracy, epoch {event.epoch}", size="10pt")
         elif isinstance(event, Log):
             self.session.log.emit(event.message, event.level)
 

@@ -158,8 +158,9 @@ class RunsPage(QWidget):
                 rows = run.read_metrics(stage)
                 epochs = [r.get("epoch") for r in rows]
                 color = STAGE_COLORS[i % len(STAGE_COLORS)]
-                self.loss_plot.ensure_series(stage, color)
-                self.loss_plot.set_series(stage, *_pairs(epochs, [r.get("loss") for r in rows]))
+                if any(r.get("loss") is not None for r in rows):  # the encoder's kNN probe has accuracies only
+                    self.loss_plot.ensure_series(stage, color)
+                    self.loss_plot.set_series(stage, *_pairs(epochs, [r.get("loss") for r in rows]))
                 if any(r.get("overall") is not None for r in rows):
                     for key, dashed in (("minority", False), ("overall", True)):
                         name = f"{key} ({stage})"

@@ -15,7 +15,7 @@ def test_paper_defaults():
     e = EncoderConfig()
     assert (e.arch, e.image_size, e.epochs, e.batch_size, e.lr) == ("resnet50", 224, 500, 128, 0.5)
     assert (e.momentum, e.weight_decay, e.temperature, e.proj_dim) == (0.9, 1e-4, 0.1, 128)
-    assert (e.sampler, e.cs_scl, e.warmup_epochs, e.amp, e.channels_last) == ("instance", False, 0, True, True)
+    assert (e.sampler, e.cs_scl, e.warmup_epochs, e.amp, e.channels_last) == ("instance", False, 5, True, True)
     c = ClassifierConfig()
     assert (c.balance, c.epochs, c.batch_size, c.lr, c.momentum, c.weight_decay) == ("cb", 100, 128, 0.01, 0.9, 5e-5)
     assert c.cached_features and c.feature_views == 4 and c.min_steps == 1000 and not c.augment.color
@@ -44,7 +44,7 @@ def test_from_json_fills_defaults_and_rejects_unknown_keys():
 @pytest.mark.parametrize("cls,changes", [
     (EncoderConfig, {"epochs": 0}), (EncoderConfig, {"batch_size": 1}), (EncoderConfig, {"lr": 0}),
     (EncoderConfig, {"temperature": 0}), (EncoderConfig, {"sampler": "random"}), (EncoderConfig, {"arch": "vgg"}),
-    (EncoderConfig, {"image_size": 8}), (EncoderConfig, {"warmup_epochs": 500}), (EncoderConfig, {"momentum": 1.0}),
+    (EncoderConfig, {"image_size": 8}), (EncoderConfig, {"warmup_epochs": -1}), (EncoderConfig, {"momentum": 1.0}),
     (ClassifierConfig, {"balance": "focal"}), (ClassifierConfig, {"feature_views": 0}),
     (BaselineConfig, {"eval_every": 0}), (BaselineConfig, {"checkpoint_every": -1}),
 ])
@@ -70,3 +70,11 @@ def test_cpu_defaults_scale_only_what_the_user_left_alone():
     assert cpu_defaults(ClassifierConfig()) == (ClassifierConfig(), None)
     base, message = cpu_defaults(BaselineConfig())
     assert base.arch == "resnet18" and message
+
+
+def test_warm_up_lasts_at_most_a_quarter_of_the_epochs():
+    assert EncoderConfig(epochs=30).warmup_used() == 5
+    assert EncoderConfig(epochs=12).warmup_used() == 3
+    assert EncoderConfig(epochs=3).warmup_used() == 0
+    assert BaselineConfig(epochs=30).warmup_used() == 0
+    assert ClassifierConfig(warmup_epochs=2, epochs=100).warmup_used() == 2

@@ -27,14 +27,18 @@ from scl_desktop.core.training.encoder import train_encoder
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40)]
 
 
-def tiny_split(root: Path, size: int = 24, per_class: int = 12, val_frac: float = 0.0) -> SplitManifest:
-    """A 4-class split of generated PNGs: train 8/8/2/2, test 4 per class (val: ``val_frac`` of the rest)."""
+def tiny_split(root: Path, size: int = 24, per_class: int = 12, val_frac: float = 0.0,
+               colours: list[tuple[int, int, int]] = COLOURS, noise: float = 50) -> SplitManifest:
+    """A 4-class split of generated PNGs: train 8/8/2/2, test 4 per class (val: ``val_frac`` of the rest).
+
+    Class c's pixels are ``colours[c]`` plus Gaussian ``noise``; close colours make classes hard to tell apart.
+    """
     rng = np.random.default_rng(0)
-    for c, colour in enumerate(COLOURS):
+    for c, colour in enumerate(colours):
         folder = root / "images" / f"class{c}"
         folder.mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
-            pixels = np.clip(rng.normal(colour, 50, size=(size, size, 3)), 0, 255).astype(np.uint8)
+            pixels = np.clip(rng.normal(colour, noise, size=(size, size, 3)), 0, 255).astype(np.uint8)
             Image.fromarray(pixels).save(folder / f"{i}.png")
     dataset = drive(import_dataset(ImportConfig(root / "images", size=size)))
     return build_split(dataset, SplitConfig(majority=2, major_count=8, s=2, test_per_class=4, val_frac=val_frac))

@@ -226,6 +226,13 @@ def test_classifier_identity_leaves_out_the_per_row_strategy_and_tau_so_old_fold
     assert "balance" not in identity["classifier"] and "tau" not in identity["classifier"]
 
 
+def test_the_encoder_probe_settings_are_not_part_of_the_identity():
+    from scl_desktop.core.data.manifest import DatasetManifest
+
+    identity = repro.setting_identity(ReproduceConfig(source="x", out="y"), DatasetManifest("x", ("a", "b"), ()), True)
+    assert "epochs" in identity["encoder"] and not {"seed", "probe_every", "probe_k"} & set(identity["encoder"])
+
+
 def test_count_based_split_identity_is_unchanged_so_old_folders_resume():
     # folders written before --major-frac existed stored exactly these keys
     assert repro._split_identity(ReproduceConfig(source="x", out="y")) == {
