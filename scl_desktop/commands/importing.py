@@ -18,8 +18,12 @@ path,label[,split] rows (paths relative to the CSV's folder or absolute).
 
 Every file is checked; files that cannot be used are skipped and reported with the reason,
 never fatal. GeoTIFFs keep their CRS and bounds. Non-8-bit data (16-bit, float) is stretched to
-8 bits between dataset-wide percentiles. Then every image is decoded once into the cache at the
-working size, so training never decodes image files again.
+8 bits between dataset-wide percentiles.
+
+With --size N every image is then decoded once into the cache at N x N, and every training on
+the dataset uses that size. Without it (the default) each training chooses the size from the
+images' native size and its view size (never upsampling a typical image, at most 512 px) and
+decodes the cache once at its first run; `scl train --store-size` overrides both.
 """
 
 
@@ -47,15 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stretch", type=_numbers(float, (2,), "two percentiles like 2,98"), default=(2.0, 98.0),
                    metavar="LOW,HIGH",
                    help="percentiles (over the whole dataset) mapped to 0 and 255 for non-8-bit data (default 2,98)")
-    p.add_argument("--size", type=int, default=256, metavar="N",
-                   help="working resolution in pixels: images are decoded once to N x N (default 256)")
+    p.add_argument("--size", type=int, metavar="N",
+                   help="working resolution in pixels for every training on this dataset: images are decoded "
+                        "now, once, to N x N (default: each training chooses it, see above)")
     p.add_argument("--class-order", type=lambda s: tuple(c.strip() for c in s.split(",") if c.strip()),
                    metavar="A,B,...", help="use only these classes, in this order (default: all, sorted by name)")
     p.add_argument("--out", type=Path, metavar="MANIFEST",
                    help="where to write the manifest (default: <data dir>/datasets/<name>.json)")
-    p.add_argument("--no-cache", action="store_true", help="only write the manifest; do not decode images into the cache")
+    p.add_argument("--no-cache", action="store_true", help="with --size: only write the manifest; do not decode "
+                                                            "images into the cache")
     p.add_argument("--time-read", action="store_true",
-                   help="after the cache is ready, read every image back from it once and report how long that took")
+                   help="with --size: after the cache is ready, read every image back from it once and report how "
+                        "long that took")
     p.add_argument("--json", action="store_true", help="print one JSON object with the report on stdout")
     p.set_defaults(func=run)
 
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     import_s = time.perf_counter() - started
     out = args.out or default_manifest_path(manifest)
     manifest.save(out)
-    cache = None if args.no_cache else _cache(manifest, printer, args.time_read)
+    cache = None if args.no_cache or manifest.size is None else _cache(manifest, printer, args.time_read)
     report = {
         "classes": [{"name": c, "count": n} for c, n in manifest.counts().items()],
         "skipped": [{"path": display_path(s.path), "reason": s.reason} for s in manifest.report.skipped],
@@ -131,7 +138,9 @@ def _print_summary(report: dict[str, Any], source: str) -> None:
         print(f"Classes with fewer than 2 images: {', '.join(report['small_classes'])}")
     print(f"Manifest: {report['manifest']}")
     cache = report["cache"]
-    if cache:
+    if not cache:
+        print("Cache: not decoded now; the first training decodes it once, at the size it needs.")
+    else:
         how = "found in the cache" if cache["hit"] else "decoded"
         read = f"; reading them all back took {cache['read_all_s']:.2f} s" if cache["read_all_s"] is not None else ""
         print(f"Cache: {cache['path']} ({cache['images']} images at {cache['size']} px {how} in "

@@ -89,7 +89,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--arch", help="encoder of stage 1 and Plain (default resnet50 on a GPU, resnet18 on a CPU)")
     p.add_argument("--image-size", type=int, metavar="PX", help="training image size (default 224 GPU, 64 CPU)")
     p.add_argument("--store-size", type=int, metavar="PX",
-                   help="resolution of the decoded image cache (default: the dataset's working size, 256)")
+                   help="side of the decoded image cache (default: chosen per encoder from the images' native "
+                        "size and its view size, at most 512; see `scl train --help`)")
     p.add_argument("--epochs", type=int, help="epochs of stage 1 and of Plain (default 500 GPU, 30 CPU)")
     p.add_argument("--warmup-epochs", type=int, metavar="N",
                    help="learning-rate warm-up epochs of stage 1 and of Plain, at most a quarter of the epochs (default: 5 for stage 1, none for Plain)")

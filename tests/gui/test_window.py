@@ -249,3 +249,26 @@ def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
     form.editor("augment.crop_scale").setText("0.9, 0.3")  # parses, but the engine rejects it
     with pytest.raises(ConfigError):
         form.value()
+
+
+def test_cache_size_is_automatic_unless_one_is_given(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from scl_desktop.core.errors import Cancelled
+    from scl_desktop.gui.pages import dataset_page
+
+    sizes: list[int | None] = []
+
+    def fake_import(source, bands, stretch, size, token):  # noqa: ANN001, ANN202
+        sizes.append(size)
+        raise Cancelled("stopped by the test")
+        yield  # a generator, like the real step
+
+    monkeypatch.setattr(dataset_page, "import_step", fake_import)
+    page = window.pages["dataset"]
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    assert page.size_spin.text() == "Automatic"
+    page.open_paths([tmp_path / "data"])
+    wait_idle(qtbot, window)
+    page.size_spin.setValue(96)
+    page.open_paths([tmp_path / "data"])
+    wait_idle(qtbot, window)
+    assert sizes == [None, 96]  # each training chooses the size, unless one is given here

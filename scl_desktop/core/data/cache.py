@@ -1,4 +1,7 @@
-"""Decode-once cache: every image of a dataset decoded once to uint8 at the working resolution.
+"""Decode-once cache: every image of a dataset decoded once to uint8 at a working resolution.
+
+The resolution is the caller's (a training's choice: ``store_size.choose``); stores of one
+dataset at different sizes live side by side.
 
 A store is one folder ``<cache dir>/stores/<key>/`` holding ``images.npy`` (``N x S x S x 3``
 uint8, opened memory-mapped) and ``meta.json``. The key is a hash of every file's identity
@@ -133,12 +136,19 @@ def _open_folder(folder: Path, key: str, count: int, size: int) -> DecodedStore 
     return DecodedStore(path=folder, key=key, images=images)
 
 
+def _size(dataset: DatasetManifest, size: int | None) -> int:
+    """``size``, else the dataset's working size from import; ``ValueError`` when there is neither."""
+    if not (size or dataset.size):
+        raise ValueError("the store size must be given for a dataset imported without a working size")
+    return imaging.check_size(size or dataset.size)
+
+
 def open_store(dataset: DatasetManifest, size: int | None = None) -> DecodedStore | None:
     """The cached store of ``dataset`` at ``size`` (default ``dataset.size``), or None if not built.
 
     Raises ``DatasetError`` when files vanished or changed since import.
     """
-    size = imaging.check_size(size or dataset.size)
+    size = _size(dataset, size)
     verify_files(dataset)
     key = store_key(dataset, size)
     return _open_folder(stores_dir() / key, key, len(dataset.items), size)
@@ -157,7 +167,7 @@ def build_store(
     ``DiskFullError`` when the cache disk is too small, ``Cancelled`` when cancelled (nothing is
     left behind).
     """
-    size = imaging.check_size(size or dataset.size)
+    size = _size(dataset, size)
     store = open_store(dataset, size)
     if store is not None:
         yield Log(f"Using decoded images from the cache ({store.path}).")
@@ -213,7 +223,7 @@ def _allocate(path: Path, shape: tuple[int, ...]) -> Any:
         raise DiskFullError(
             f"The decoded-image cache needs {_amount(needed)}, and {_amount(_DISK_RESERVE)} is kept free besides, "
             f"but {path.parent} has {_amount(free)} free.",
-            "Free some disk space, choose a smaller working size, or point SCL_HOME at a larger disk.",
+            "Free some disk space, choose a smaller store size (--store-size), or point SCL_HOME at a larger disk.",
         )
     images = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
     if hasattr(os, "posix_fallocate"):
@@ -223,7 +233,7 @@ def _allocate(path: Path, shape: tuple[int, ...]) -> Any:
             except OSError as exc:
                 if exc.errno == errno.ENOSPC:
                     raise DiskFullError(f"The disk holding {path.parent} is full.",
-                                        "Free some disk space or choose a smaller working size.") from exc
+                                        "Free some disk space or choose a smaller store size (--store-size).") from exc
     return images
 
 

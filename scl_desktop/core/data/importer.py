@@ -65,14 +65,15 @@ class ImportConfig:
 
     ``source``: folder of class folders or CSV file. ``bands``: 1-based band numbers for R, G, B
     (one number is replicated; None = first three bands, a single band replicated). ``stretch``:
-    low and high percentile for non-8-bit data. ``size``: working resolution of the decoded cache.
+    low and high percentile for non-8-bit data. ``size``: working resolution of the decoded cache for
+    every training on the dataset (None: each training chooses it, ``store_size.choose``).
     ``class_order``: classes in this order (and only these); None = sorted class names.
     """
 
     source: str | os.PathLike[str]
     bands: tuple[int, ...] | None = None
     stretch: tuple[float, float] = (2.0, 98.0)
-    size: int = 256
+    size: int | None = None
     class_order: tuple[str, ...] | None = None
 
     def validated(self) -> ImportConfig:
@@ -88,7 +89,7 @@ class ImportConfig:
         if not 0.0 <= lo < hi <= 100.0:
             raise ConfigError(f"The stretch {lo:g}-{hi:g} % is not valid.",
                               "Give a low and a high percentile with 0 <= low < high <= 100, e.g. 2,98.")
-        size = imaging.check_size(self.size)
+        size = None if self.size is None else imaging.check_size(self.size)
         order = tuple(self.class_order) if self.class_order else None
         if order is not None and len(set(order)) != len(order):
             raise ConfigError("The class order names a class twice.", "List each class once.")

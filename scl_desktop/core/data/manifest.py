@@ -130,13 +130,16 @@ class ImportReport:
 class DatasetManifest:
     """The result of import: classes (in their stated order), items, raster settings, report.
 
-    ``size`` is the working resolution (pixels per side) images are decoded to in the cache.
+    ``size``: the working resolution (pixels per side) given at import, which every training on
+    this dataset decodes the images to; ``None`` (the default): each training chooses it from the
+    images' native size and its views (``store_size.choose``). Manifests written before the
+    choice existed say 256, the import default then, and keep it.
     """
 
     source: str
     classes: tuple[str, ...]
     items: tuple[ImageItem, ...]
-    size: int = 256
+    size: int | None = None
     raster: RasterSettings = field(default_factory=RasterSettings)
     report: ImportReport = field(default_factory=ImportReport)
     version: str = __version__
@@ -170,11 +173,12 @@ class DatasetManifest:
     def from_json(cls, d: dict[str, Any]) -> DatasetManifest:
         if not isinstance(d, dict) or d.get("kind") != "scl-dataset":
             raise DatasetError("This JSON file is not a dataset manifest.", "Create one with `scl import FOLDER`.")
+        size = d.get("size", 256)  # a manifest without the key predates the automatic choice: 256 then
         return cls(
             source=d["source"],
             classes=tuple(d["classes"]),
             items=tuple(ImageItem.from_json(i) for i in d["items"]),
-            size=int(d.get("size", 256)),
+            size=None if size is None else int(size),
             raster=RasterSettings.from_json(d.get("raster", {})),
             report=ImportReport.from_json(d.get("report", {})),
             version=d.get("version", "unknown"),

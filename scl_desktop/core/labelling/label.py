@@ -146,8 +146,7 @@ def load_label_model(run: Any, method: str | None = None, device: torch.device |
     method = method or best_method(run)
     predictor = load_predictor(run, method, device)
     split = run.split
-    size = int(run.config.get("store_size") or split.dataset.size)
-    return LabelModel(predictor, tuple(predictor.classes) or split.classes, size, split.dataset.raster,
+    return LabelModel(predictor, tuple(predictor.classes) or split.classes, run.store_size, split.dataset.raster,
                       training_tile(split), run.id, method)
 
 

@@ -103,13 +103,14 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 def load_encoder(run: runs.Run) -> tuple[nn.Module, EncoderConfig, dict[str, Any]]:
-    """The run's stage-1 encoder (on the CPU, frozen), its configuration and checkpoint facts."""
+    """The run's stage-1 encoder (on the CPU, frozen), its configuration (with the run's store size, so stage 2
+    reads the pixels stage 1 trained on) and checkpoint facts."""
     state = load_checkpoint(run.checkpoint_file)
     if state.get("stage") != "encoder":
         raise CheckpointError(f"Run {run.id} holds {held_model(state)[0]}, no stage-1 encoder to fit a classifier on.",
                               f"Use its own model (`scl evaluate {run.id}`), or train a two-stage run with "
                               "`scl train SPLIT`.")
-    config = EncoderConfig.from_json(state["config"])
+    config = EncoderConfig.from_json(state["config"]).replace(store_size=run.store_size)
     model = SupConModel(config.arch, config.proj_dim)
     model.load_state_dict(state["model"])
     facts = {"epoch": int(state["epoch"]), "step": int(state["step"]), "epochs": int(state["epochs"]),
@@ -199,7 +200,6 @@ def evaluate_run(run: runs.Run, method: str, device: str = "auto", batch_size: i
     """Recompute ``method``'s test-set evaluation from the run's checkpoints (not saved; the caller decides)."""
     dev = devices.resolve_device(device)
     predictor = load_predictor(run, method, dev)
-    config = run.config
-    store = yield from build_store(run.split.dataset, config.get("store_size"), cancel)
+    store = yield from build_store(run.split.dataset, run.store_size, cancel)
     return (yield from evaluate_predictor(predictor, run.split, store, dev, devices.amp_policy(dev), batch_size,
                                           cancel))

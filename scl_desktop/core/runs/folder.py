@@ -219,6 +219,15 @@ class Run:
         return self._split
 
     @property
+    def store_size(self) -> int:
+        """Side of the decoded image store the run trains, fits and labels on: recorded at creation;
+        for runs made before that, the configured store size, else the dataset's working size."""
+        size = self._record.get("store_size") or self.config.get("store_size") or self.split.dataset.size
+        if not size:
+            raise CheckpointError(f"Run {self.id} records no store size.", "The run folder is damaged; train a new run.")
+        return int(size)
+
+    @property
     def environment(self) -> dict[str, Any]:
         """Versions, code version, device and command line recorded at creation (environment.json)."""
         return self._read(ENVIRONMENT_FILE)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scl_desktop.core.atomic import write_json
+from scl_desktop.core.data import store_size
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import CheckpointError, ConfigError, SclError
 from scl_desktop.core.paths import data_dir, runs_dir
@@ -76,7 +77,9 @@ class RunStore:
         """Make a new run folder (status "running") with config, split copy and environment, and index it.
 
         ``config`` is a dict (or an object with ``to_json()``); ``device`` is recorded in
-        environment.json when given. A ``name`` already used by another run is refused.
+        environment.json when given. A ``name`` already used by another run is refused. The side
+        of the decoded image store the config's training uses (``store_size.for_settings``) is
+        recorded in run.json, so every later stage of the run uses that one (``Run.store_size``).
         """
         if kind not in RUN_KINDS:
             raise ConfigError(f"Unknown run kind {kind!r}.", f"Use one of {', '.join(RUN_KINDS)}.")
@@ -92,6 +95,7 @@ class RunStore:
             (folder / CHECKPOINT_DIR).mkdir()
             now = now_text()
             arch = find_key(config_json, "arch")
+            chosen = store_size.for_settings(split.dataset, config_json)
             record = {
                 "type": RUN_RECORD_TYPE, "format": 1, "id": run_id, "run_kind": kind, "name": name,
                 "created": now, "updated": now, "seed": int(seed), "status": "running", "message": None,
@@ -99,6 +103,7 @@ class RunStore:
                 "source": split.dataset.source, "n_classes": len(split.classes),
                 "arch": str(arch) if arch is not None else None, "results": {},
                 "split_fingerprint": split.fingerprint(), "test_fingerprint": split.fingerprint(("test",)),
+                "store_size": chosen.size if chosen is not None else None,
             }
             write_json(folder / RUN_FILE, record)
         except BaseException:

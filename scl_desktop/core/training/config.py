@@ -105,7 +105,7 @@ class ImageModelSettings(SgdSettings):
 
     arch: str = setting("resnet50", "Encoder network: resnet50 (the paper's), resnet18, resnet34; resnet18-small for 32-64 px views; tiny for smoke tests. On a CPU resnet18 is practical.")
     image_size: int = setting(224, "Side of the augmented views fed to the network, in pixels (paper: 224; 64 on a CPU).")
-    store_size: int | None = setting(None, "Resolution of the decoded image cache (unset: the dataset's working size from import).")
+    store_size: int | None = setting(None, "Side of the decoded image cache in pixels (unset: the working size given at import, else chosen from the images' native size and what the views' smallest crops need, at most 512).")
     weights_path: str | None = setting(None, "Start the encoder from this local .pth file (e.g. ImageNet ResNet weights); unset: random initialisation.")
     augment: AugmentConfig = setting(factory=AugmentConfig, help="The aerial augmentation policy; each part can be switched off (paper, Table 2).")
     amp: bool = setting(True, "Mixed precision (bf16, or fp16 with loss scaling) where the device computes it fast.")
@@ -119,7 +119,7 @@ class ImageModelSettings(SgdSettings):
         _check(16 <= self.image_size <= 1024, f"image size {self.image_size} px is outside 16..1024.",
                "Use 224 (the paper's) on a GPU or 64 on a CPU.")
         _check(self.store_size is None or self.store_size >= 16,
-               f"store size {self.store_size} px is below 16.", "Leave it unset to use the dataset's working size.")
+               f"store size {self.store_size} px is below 16.", "Leave it unset to let the training choose it.")
         _check(self.checkpoint_every >= 0, f"checkpoint_every={self.checkpoint_every} must not be negative.",
                "Use N to save every N epochs, or 0 to save only at the end.")
         if isinstance(self.augment, dict):
@@ -133,8 +133,9 @@ class EncoderConfig(ImageModelSettings):
     ``sampler`` "instance" draws every image once per epoch (the paper's default); "cb" draws
     classes uniformly (Table 3 ablation). ``cs_scl`` weights each anchor's loss by n_min/n_y
     (CS-SCL, Table 3). ``probe_every`` N scores the encoder every N epochs and after the last with
-    a kNN probe (``probe_k`` neighbours) on the validation images (``training.probe``). ``store_size`` is the resolution of the decoded image store (``None``: the
-    dataset's working size); ``image_size`` the size the augmented views are resized to.
+    a kNN probe (``probe_k`` neighbours) on the validation images (``training.probe``). ``store_size``
+    is the resolution of the decoded image store (``None``: ``store_size.choose``); ``image_size``
+    the size the augmented views are resized to.
     """
 
     epochs: int = setting(500, "Passes over the training images (paper: 500).")

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from scl_desktop.core import devices
+from scl_desktop.core.data import store_size
 from scl_desktop.core.data.cache import DecodedStore, build_store
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import ConfigError, DatasetError
@@ -52,7 +53,11 @@ def maybe_compile(fn: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
 
 def training_data(split: SplitManifest, config: ImageModelSettings,
                   cancel: CancelToken | None) -> Generator[Event, None, tuple[DecodedStore, np.ndarray, np.ndarray]]:
-    """The decoded store of the split's dataset, the training item indices and their class indices."""
+    """The decoded store of the split's dataset, the training item indices and their class indices.
+
+    The store's side is ``config.store_size``, else the one ``store_size.choose`` picks for the
+    config's views (logged with the reason).
+    """
     items = np.asarray(split.train, dtype=np.int64)
     labels = np.asarray(split.labels("train"), dtype=np.int64)
     if len(items) < 2 or len(np.unique(labels)) < 2:
@@ -60,7 +65,10 @@ def training_data(split: SplitManifest, config: ImageModelSettings,
             f"The split's training part has {len(items)} image(s) in {len(np.unique(labels))} class(es); "
             "training needs images of at least two classes.",
             "Build a split with training images in two or more classes (`scl split`).")
-    store = yield from build_store(split.dataset, config.store_size, cancel)
+    chosen = store_size.choose(split.dataset, config.image_size, config.augment.crop, config.augment.crop_scale[0],
+                               config.store_size)
+    yield Log(f"Decoded image cache: {chosen.reason}.")
+    store = yield from build_store(split.dataset, chosen.size, cancel)
     return store, items, labels
 
 
@@ -70,7 +78,8 @@ def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, sta
 
     ``ConfigError`` without a run or when the run's checkpoint belongs to another trainer
     (``command`` names the one that continues runs of ``stage``); options given now that differ
-    from the stored ones are ignored with a warning.
+    from the stored ones are ignored with a warning. The configuration comes back with the run's
+    store size (``Run.store_size``) filled in, so a resumed run decodes the pixels it started on.
     """
     if run is None:
         raise ConfigError("Resuming needs the run to continue.", "Pass the run id or folder (--resume RUN).")
@@ -84,6 +93,8 @@ def load_resume(run: runs.Run | None, config_cls: type[C], config: C | None, sta
     stored = config_cls.from_json(run.config)
     if config is not None and config != stored:
         yield Log("Resuming with the run's stored configuration; other options given now are ignored.", "warning")
+    if isinstance(stored, ImageModelSettings) and stored.store_size is None:
+        stored = stored.replace(store_size=run.store_size)  # the size it started with, whatever the rule is now
     return stored, run.split, state
 
 

@@ -62,10 +62,12 @@ from scl_desktop.gui.widgets.progress import ProgressPanel
 
 RASTER_SUFFIXES = {".tif", ".tiff"}
 PREVIEW_SIZE = 220
+AUTO_SIZE = 15
+"""The cache-size spin box's minimum, shown as "Automatic": each training chooses the size."""
 
 
 def import_step(source: str | Path | Sequence[Path] | None, bands: tuple[int, ...] | None,
-                stretch: tuple[float, float], size: int, token: CancelToken) -> Generator[Any, None, DatasetManifest]:
+                stretch: tuple[float, float], size: int | None, token: CancelToken) -> Generator[Any, None, DatasetManifest]:
     """Import ``source`` (``None``: the built-in demo data, generated on first use)."""
     if source is None:
         yield Log("Preparing the built-in demo data (synthetic aerial-like scenes, generated once)…")
@@ -152,10 +154,14 @@ class DatasetPage(QWidget):
         stretch_row.addWidget(QLabel("to"))
         stretch_row.addWidget(self.stretch_high)
         self.size_spin = QSpinBox()
-        self.size_spin.setRange(16, 1024)
-        self.size_spin.setValue(256)
+        self.size_spin.setRange(AUTO_SIZE, 1024)
+        self.size_spin.setSpecialValueText("Automatic")
+        self.size_spin.setValue(AUTO_SIZE)
         self.size_spin.setSuffix(" px")
-        self.size_spin.setToolTip("Working resolution: every image is decoded once to this square size and cached.")
+        self.size_spin.setToolTip(
+            "Side of the decoded image cache (every image is decoded once to this square size). Automatic: each "
+            "training chooses it from the images' native size and its view size, never upsampling a typical "
+            "image, at most 512 px; a size given here is used by every training on this dataset.")
         self.reimport_button = QPushButton("Re-import with these settings")
         self.reimport_button.clicked.connect(self.reimport)
         self.preview = QLabel("Preview of a multiband raster appears here.")
@@ -170,7 +176,7 @@ class DatasetPage(QWidget):
         import_form = QFormLayout(import_box)
         import_form.addRow("Band mapping", bands_row)
         import_form.addRow("Stretch", stretch_row)
-        import_form.addRow("Working size", self.size_spin)
+        import_form.addRow("Cache size", self.size_spin)
         import_form.addRow(self.preview)
         import_form.addRow(self.preview_caption)
         import_form.addRow(self.reimport_button)
@@ -338,7 +344,7 @@ class DatasetPage(QWidget):
         bands = tuple(s.value() for s in self.band_spins)
         band_map = None if 0 in bands else bands
         stretch = (self.stretch_low.value(), self.stretch_high.value())
-        size = self.size_spin.value()
+        size = self.size_spin.value() if self.size_spin.value() != AUTO_SIZE else None
         task = self.session.start_task(
             "Import", lambda token: import_step(source, band_map, stretch, size, token))
         if task is None:
@@ -380,9 +386,10 @@ class DatasetPage(QWidget):
             self._set_preview_item(None)
             return
         self.source_label.setText(f"<b>{dataset.source}</b> — {len(dataset.items)} images, "
-                                  f"{len(dataset.classes)} classes, working size {dataset.size} px")
+                                  f"{len(dataset.classes)} classes, cache size "
+                                  + (f"{dataset.size} px" if dataset.size else "chosen by each training"))
         self.split_button.setEnabled(bool(dataset.items))
-        self.size_spin.setValue(dataset.size)
+        self.size_spin.setValue(dataset.size or AUTO_SIZE)
         raster = dataset.raster
         for spin, band in zip(self.band_spins, raster.bands or (0, 0, 0), strict=False):
             spin.blockSignals(True)

@@ -377,6 +377,13 @@ def test_cli_import_json(messy, tmp_path, capsys):
     assert again["hit"] and again["read_all_s"] >= 0  # logic: a duration was recorded
 
 
+def test_cli_import_without_a_size_leaves_the_choice_to_training(messy, tmp_path, capsys):
+    out = tmp_path / "auto.json"
+    assert cli.main(["import", str(messy), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["cache"] is None  # nothing decoded at a size no training may use
+    assert DatasetManifest.load(out).size is None
+
+
 def test_cli_import_text_no_cache_and_errors(tmp_path, capsys):
     root = class_tree(tmp_path / "c", {"a": 2, "b": 1})
     assert cli.main(["import", str(root), "--no-cache", "--bands", "1", "--stretch", "1,99"]) == 0
@@ -384,7 +391,7 @@ def test_cli_import_text_no_cache_and_errors(tmp_path, capsys):
     assert "Imported 3 images in 2 classes" in text and "fewer than 2 images: b" in text
     manifest = DatasetManifest.load(text.split("Manifest: ")[1].split("\n")[0])
     assert manifest.raster.bands == (1, 1, 1) and manifest.raster.stretch == (1.0, 99.0)
-    assert "Cache:" not in text
+    assert "Cache: not decoded now" in text
     assert cli.main(["import", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
