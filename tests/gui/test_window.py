@@ -196,17 +196,8 @@ def test_settings_dialog_reports_an_unusable_folder(qtbot, window, tmp_path: Pat
 
 def test_demo_data_opens_at_its_own_image_size(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
     from scl_desktop.core.data.demo import PATCH_SIZE
-    from scl_desktop.core.errors import Cancelled
-    from scl_desktop.gui.pages import dataset_page
 
-    sizes: list[int] = []
-
-    def fake_import(source, bands, stretch, size, token):  # noqa: ANN001, ANN202
-        sizes.append(size)
-        raise Cancelled("stopped by the test")
-        yield  # a generator, like the real step
-
-    monkeypatch.setattr(dataset_page, "import_step", fake_import)
+    sizes = record_import_sizes(monkeypatch)
     page = window.pages["dataset"]
     page.size_spin.setValue(256)
     page.open_demo()
@@ -252,6 +243,21 @@ def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
 
 
 def test_cache_size_is_automatic_unless_one_is_given(qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+
+    sizes = record_import_sizes(monkeypatch)
+    page = window.pages["dataset"]
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    assert page.size_spin.text() == "Automatic"
+    page.open_paths([tmp_path / "data"])
+    wait_idle(qtbot, window)
+    page.size_spin.setValue(96)
+    page.open_paths([tmp_path / "data"])
+    wait_idle(qtbot, window)
+    assert sizes == [None, 96]  # each training chooses the size, unless one is given here
+
+
+def record_import_sizes(monkeypatch) -> list[int | None]:  # noqa: ANN001
+    """Replace the Dataset page's import step by one that records the size it was given and stops."""
     from scl_desktop.core.errors import Cancelled
     from scl_desktop.gui.pages import dataset_page
 
@@ -263,12 +269,4 @@ def test_cache_size_is_automatic_unless_one_is_given(qtbot, window, tmp_path, mo
         yield  # a generator, like the real step
 
     monkeypatch.setattr(dataset_page, "import_step", fake_import)
-    page = window.pages["dataset"]
-    (tmp_path / "data" / "a").mkdir(parents=True)
-    assert page.size_spin.text() == "Automatic"
-    page.open_paths([tmp_path / "data"])
-    wait_idle(qtbot, window)
-    page.size_spin.setValue(96)
-    page.open_paths([tmp_path / "data"])
-    wait_idle(qtbot, window)
-    assert sizes == [None, 96]  # each training chooses the size, unless one is given here
+    return sizes
