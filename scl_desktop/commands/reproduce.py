@@ -1,4 +1,4 @@
-"""`scl reproduce`: the paper's Tables 1-3 on a CI split of a real dataset, over seeds, resumable."""
+"""`scl reproduce`: the paper's Tables 1-3 and this project's ablations (4, 5) on a CI split, over seeds, resumable."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ Repeat the paper's experiments (Huang et al., ICASSP 2022) on your data with the
            SCL-CSCE, SCL-TauNorm, SCL-LogitAdj, SCL-LALoss, SCL-BalSoftmax, SCL-Auto)
   Table 2  stage-1 augmentation ablation: RCR, +RF, +RF+RR, +RF+RR+RCD
   Table 3  stage-1 re-balancing ablation: SCL, CS-SCL, CB sampling in stage 1
+  Table 4  what each change of this release buys: SCL-CB and SCL-CSCE with one undone per row
+           (stage 2 on 1 plain view, on 8 views, views with stage 1's policy, no step floor,
+           CSCE divided by the batch size, no stage-1 warm-up, all undone)
+  Table 5  resolution and stem: one encoder per --resolutions entry, with its training minutes
 
+Tables 1-3 run by default; ask for 4 and 5 with --tables (Table 5 trains one encoder per
+entry: resnet18-small at 64 px costs about 16 times resnet18 at 64 px).
 for every seed and every minority size s, on the paper's class-imbalance (CI) split: the first
 --majority classes in sorted order keep --major-frac of their images or --major-count of them,
 the others s, and --test-per-class images per class form a balanced test set. Tables 2 and 3
@@ -36,6 +42,7 @@ scaled-down defaults of `scl train` (ResNet-18, 64 px, 30 epochs). Every run als
 
 Example:  scl reproduce ../shared/data/ucmerced --out reproduce/ucmerced --seeds 0,1,2 --s 10,5
           scl reproduce ../shared/data/ucmerced --out reproduce/quick --tables 1 --epochs 10
+          scl reproduce ../shared/data/ucmerced --out reproduce/ucmerced --tables 1,4
           scl reproduce path/to/AID --out reproduce/aid --protocol-preset aid"""
 
 
@@ -56,10 +63,23 @@ def _names(text: str) -> tuple[str, ...]:
     return values
 
 
+def _resolutions(text: str) -> tuple[tuple[str, int], ...]:
+    entries = []
+    for entry in (v.strip() for v in text.split(",") if v.strip()):
+        arch, _, px = entry.rpartition("@")
+        if not arch or not px.isdigit():
+            raise argparse.ArgumentTypeError(f"{entry!r} is not ARCH@PX, e.g. resnet18-small@32")
+        entries.append((arch, int(px)))
+    if not entries:
+        raise argparse.ArgumentTypeError("give at least one ARCH@PX")
+    return tuple(entries)
+
+
 def register(subparsers: Any) -> None:
     """Add `scl reproduce` to the CLI."""
     from scl_desktop.core.data.split import CI_PRESETS
     from scl_desktop.core.methods import CLASSIFIER_BALANCES
+    from scl_desktop.core.workflows.reproduce import DEFAULT_RESOLUTIONS, DEFAULT_TABLES, TABLES
 
     presets = "\n".join(textwrap.fill(preset.source, 96, initial_indent=f"  {name:<5} ", subsequent_indent=" " * 8)
                          for name, preset in CI_PRESETS.items())
@@ -74,8 +94,9 @@ def register(subparsers: Any) -> None:
                    help="seeds, comma-separated; each draws its own split and training (default 0,1,2)")
     p.add_argument("--s", dest="s_values", type=_ints, default=(10, 5), metavar="LIST",
                    help="training images per minority class, comma-separated (default 10,5, the paper's)")
-    p.add_argument("--tables", type=_ints, default=(1, 2, 3), metavar="LIST",
-                   help="which tables to compute: 1, 2, 3, comma-separated (default all)")
+    p.add_argument("--tables", type=_ints, default=DEFAULT_TABLES, metavar="LIST",
+                   help=f"which tables to compute: {', '.join(map(str, TABLES))}, comma-separated "
+                        f"(default {','.join(map(str, DEFAULT_TABLES))})")
     p.add_argument("--majority", type=int, metavar="K",
                    help="the first K classes (sorted) are majority classes (default: two thirds, 14 of 21)")
     p.add_argument("--protocol-preset", choices=tuple(CI_PRESETS), default="ucm",
@@ -101,12 +122,19 @@ def register(subparsers: Any) -> None:
                    help="stage-2 strategies of Table 1's SCL rows, comma-separated, from "
                         f"{', '.join(CLASSIFIER_BALANCES)} (default all; `scl fit --help` explains each)")
     p.add_argument("--ablation-classifier", dest="ablation_balance", choices=CLASSIFIER_BALANCES, default="cb",
-                   help="classifier strategy that scores the encoders of tables 2 and 3 (default cb)")
+                   help="classifier strategy that scores the encoders of tables 2, 3 and 5 (default cb)")
+    p.add_argument("--resolutions", type=_resolutions, default=DEFAULT_RESOLUTIONS, metavar="LIST",
+                   help="Table 5's encoders as ARCH@PX, comma-separated (default "
+                        f"{_resolutions_text(DEFAULT_RESOLUTIONS)})")
     p.add_argument("--device", default="auto",
                    help="auto (default: CUDA GPU, else Apple MPS, else CPU), cpu, cuda, cuda:N or mps")
     p.add_argument("--json", action="store_true", help="print where the outputs are and every table row as JSON")
     p.add_argument("--quiet", action="store_true", help="print errors only (no progress)")
     p.set_defaults(func=run)
+
+
+def _resolutions_text(entries: tuple[tuple[str, int], ...]) -> str:
+    return ",".join(f"{arch}@{px}" for arch, px in entries)
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -116,6 +144,8 @@ def command_line(args: argparse.Namespace) -> str:
 
     parts = ["scl", "reproduce", args.source, "--out", args.out, "--seeds", join(args.seeds),
              "--s", join(args.s_values), "--tables", join(args.tables), "--classifiers", ",".join(args.classifiers)]
+    if 5 in args.tables:
+        parts += ["--resolutions", _resolutions_text(args.resolutions)]
     options = (("--majority", args.majority), ("--protocol-preset", args.protocol_preset),
                ("--major-frac", args.major_frac), ("--major-count", args.major_count),
                ("--test-per-class", args.test_per_class), ("--arch", args.arch), ("--image-size", args.image_size),
@@ -142,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
         major_count=args.major_count, test_per_class=args.test_per_class, arch=args.arch,
         image_size=args.image_size, store_size=args.store_size, epochs=args.epochs, warmup_epochs=args.warmup_epochs,
         classifier_epochs=args.classifier_epochs, weights_path=args.weights_path, device=args.device,
-        classifiers=args.classifiers, ablation_balance=args.ablation_balance, command=command_line(args))
+        classifiers=args.classifiers, ablation_balance=args.ablation_balance, resolutions=args.resolutions,
+        command=command_line(args))
     printer, out = printer_for(args)
     token = CancelToken()
     with ctrl_c_cancels(token, out):

@@ -134,9 +134,11 @@ def ce_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.to(_work_dtype(logits)), labels)
 
 
-def csce_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor) -> torch.Tensor:
+def csce_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor,
+              normalise: str = "weights") -> torch.Tensor:
     """Cost-sensitive CE (eq. 3): the weighted mean ``sum_i w_i CE_i / sum_i w_i`` over the batch,
-    ``w_i = n_min / n_{y_i}``, in float32.
+    ``w_i = n_min / n_{y_i}``, in float32 (``normalise`` "count": ``sum_i w_i CE_i / N`` instead, the
+    convention before, kept for ablations).
 
     ``class_weights`` comes from :func:`class_cost_weights`. Dividing by the sum of the batch's
     weights (as ``F.cross_entropy(weight=...)`` does), not by the batch size, keeps the loss's
@@ -148,6 +150,8 @@ def csce_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.T
         dtype = _work_dtype(logits)
         per_sample = F.cross_entropy(logits.to(dtype), labels, reduction="none")
         w = class_weights.to(device=logits.device, dtype=dtype)[labels]
+        if normalise == "count":
+            return (per_sample * w).sum() / max(len(labels), 1)
         return (per_sample * w).sum() / safe_total(w.sum())
 
 

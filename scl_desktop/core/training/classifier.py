@@ -25,12 +25,12 @@ from scl_desktop.core.devices import to_device
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.events import CancelToken, EpochMetrics, Event, Log, StepMetrics
 from scl_desktop.core.methods import method_for
-from scl_desktop.core.model.augment import augment_batch, prepare_eval
+from scl_desktop.core.model.augment import augment_batch
 from scl_desktop.core.model.checkpoint import save_checkpoint
 from scl_desktop.core.model.losses import ce_loss, class_cost_weights, csce_loss, log_class_prior, logit_adjusted_loss
 from scl_desktop.core.model.networks import LinearClassifier
 from scl_desktop.core.model.posthoc import adjusted
-from scl_desktop.core.model.predictor import batched_apply, encoder_binding, load_encoder
+from scl_desktop.core.model.predictor import batched_apply, encode_images, encoder_binding, load_encoder
 from scl_desktop.core.model.samplers import ClassBalancedSampler, InstanceSampler
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.training.config import ClassifierConfig
@@ -43,8 +43,8 @@ STAGE = "classifier"
 NONFINITE_HINT = "Likely causes: a learning rate too high (try a tenth of it with --lr) or a damaged encoder checkpoint."
 
 
-def fit_classifier(run: runs.Run, config: ClassifierConfig,
-                   cancel: CancelToken | None = None) -> Generator[Event, None, metrics.Evaluation]:
+def fit_classifier(run: runs.Run, config: ClassifierConfig, cancel: CancelToken | None = None,
+                   save: bool = True) -> Generator[Event, None, metrics.Evaluation]:
     """Stage 2 as a generator of events; returns the test-set ``Evaluation`` (also saved in the run).
 
     Each epoch yields ``EpochMetrics`` with per-class, majority, minority and overall accuracy
@@ -56,14 +56,15 @@ def fit_classifier(run: runs.Run, config: ClassifierConfig,
     and the classifier under ``checkpoints/classifier_<balance>.pt``, bound to the encoder weights
     it was fitted on. Cancelling
     raises ``Cancelled``; the encoder and earlier classifiers are untouched. Holds the run's writer lock
-    (refused while another process trains the run).
+    (refused while another process trains the run). ``save`` False (ablations of stage 2's settings)
+    writes nothing into the run: no classifier, curves or result, only the returned evaluation.
     """
     with run.writer(f"scl fit --balance {config.balance}"):
-        return (yield from _fit(run, config, cancel))
+        return (yield from _fit(run, config, cancel, save))
 
 
-def _fit(run: runs.Run, config: ClassifierConfig,
-         cancel: CancelToken | None) -> Generator[Event, None, metrics.Evaluation]:
+def _fit(run: runs.Run, config: ClassifierConfig, cancel: CancelToken | None,
+         save: bool) -> Generator[Event, None, metrics.Evaluation]:
     if run.kind != "scl":
         raise ConfigError(f"Run {run.id} is a {run.kind} run; stage 2 needs a two-stage (scl) run.",
                           "Pass a run made by `scl train`.")
@@ -86,10 +87,6 @@ def _fit(run: runs.Run, config: ClassifierConfig,
     size = enc_config.image_size
     method = method_for("scl", config.balance).name
 
-    def encode(images: torch.Tensor) -> torch.Tensor:
-        with amp.autocast(device):
-            return encoder(prepare_eval(images, size, channels_last=channels_last))
-
     augment_rng = torch.Generator(device=device)
     augment_rng.manual_seed(config.seed + 1)
 
@@ -101,10 +98,13 @@ def _fit(run: runs.Run, config: ClassifierConfig,
     part = eval_part(split)
     batch = config.batch_size
 
-    def encode_part(name: str) -> Generator[Event, None, torch.Tensor]:
-        features = yield from batched_apply(encode, store.batch, list(split.indices(name)), batch, device,
-                                            f"Encoding {name} images", cancel)
+    def encode_plain(positions: list[int], task: str) -> Generator[Event, None, torch.Tensor]:
+        features = yield from encode_images(encoder, store, positions, size, device, amp, batch, task, cancel,
+                                            channels_last=channels_last)
         return features.to(device)
+
+    def encode_part(name: str) -> Generator[Event, None, torch.Tensor]:
+        return (yield from encode_plain(list(split.indices(name)), f"Encoding {name} images"))
 
     part_features = yield from encode_part(part)
 
@@ -114,12 +114,15 @@ def _fit(run: runs.Run, config: ClassifierConfig,
     log_prior = log_class_prior(counts).to(device)
 
     if config.cached_features:
-        views = []
-        for v in range(config.feature_views):
-            fn, what = (encode, "Encoding training images") if config.feature_views == 1 else (
-                encode_augmented, f"Encoding training images (view {v + 1}/{config.feature_views})")
-            views.append((yield from batched_apply(fn, store.batch, items.tolist(), batch, device, what, cancel)))
-        train_features = torch.stack(views).to(device)  # [V, N, D]
+        if config.feature_views == 1:
+            views = [(yield from encode_plain(items.tolist(), "Encoding training images"))]
+        else:
+            views = []
+            for v in range(config.feature_views):
+                views.append((yield from batched_apply(
+                    encode_augmented, store.batch, items.tolist(), batch, device,
+                    f"Encoding training images (view {v + 1}/{config.feature_views})", cancel)))
+        train_features = torch.stack([v.to(device) for v in views])  # [V, N, D]
 
         def feature_source() -> tuple[Callable[[torch.Tensor], torch.Tensor], dict[str, torch.Generator]]:
             view_rng = torch.Generator(device=device)
@@ -157,7 +160,7 @@ def _fit(run: runs.Run, config: ClassifierConfig,
             logits = classifier(features_of(positions))
             y = to_device(labels_t[positions], device)
             if training.loss == "csce":
-                return csce_loss(logits, y, class_weights)
+                return csce_loss(logits, y, class_weights, config.loss_norm)
             if training.loss == "la":
                 return logit_adjusted_loss(logits, y, log_prior, training.loss_tau)
             return ce_loss(logits, y)
@@ -178,9 +181,9 @@ def _fit(run: runs.Run, config: ClassifierConfig,
             amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
             batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_used(),
             generators=generators, evaluate=evaluate_epoch if chosen else None, cancel=cancel,
-            nonfinite_hint=NONFINITE_HINT, record=(lambda row: run.append_metrics(stage, row)) if chosen else None,
+            nonfinite_hint=NONFINITE_HINT, record=(lambda row: run.append_metrics(stage, row)) if chosen and save else None,
         )
-        if chosen and run.metrics_path(stage).exists():
+        if chosen and save and run.metrics_path(stage).exists():
             run.truncate_metrics(stage, 0)
         result = yield from loop.run()
         if result.status == "cancelled":
@@ -200,14 +203,17 @@ def _fit(run: runs.Run, config: ClassifierConfig,
         layer = yield from train(chosen.training, f"Stage 2 ({method})", chosen)
         classifier = adjusted(layer, chosen.posthoc, chosen.tau, log_prior)
 
+    # the same computation as evaluate_predictor: autocast encoder on prepare_eval, float32 classifier
+    test_features = part_features if part == "test" else (yield from encode_part("test"))
+    evaluation = score(classifier, test_features, "test")
+    if not save:
+        yield Log(metrics.result_line(f"{method} (not saved)", evaluation))
+        return evaluation
     save_checkpoint(run.classifier_file(config.balance), {
         "stage": STAGE, "balance": config.balance, "method": method, "strategy": chosen.strategy, "tau": chosen.tau,
         "model": classifier.state_dict(), "feature_dim": classifier.fc.in_features, "classes": list(split.classes),
         "config": config.to_json(), **extra, **encoder_binding(facts),
     })
-    # the same computation as evaluate_predictor: autocast encoder on prepare_eval, float32 classifier
-    test_features = part_features if part == "test" else (yield from encode_part("test"))
-    evaluation = score(classifier, test_features, "test")
     run.save_result(method, evaluation, extra={"stage": STAGE, "classifier": config.to_json(),
                                                "encoder_epoch": facts["epoch"], "strategy": chosen.strategy,
                                                "tau": chosen.tau, **extra})

@@ -24,6 +24,7 @@ from scl_desktop.core.options import setting
 from scl_desktop.core.training.strategies import DEFAULT_TAU, STRATEGY_HELP
 
 SAMPLERS = ("instance", "cb")
+LOSS_NORMS = ("weights", "count")
 
 CPU_SCALE: dict[str, Any] = {"arch": "resnet18", "image_size": 64, "epochs": 30, "batch_size": 64}
 """What ``cpu_defaults`` uses instead of the GPU-sized paper defaults (the lr follows the batch size)."""
@@ -191,6 +192,7 @@ class ClassifierConfig(SgdSettings):
     weight_decay: float = setting(5e-5, "SGD weight decay (paper: 5e-5).")
     cached_features: bool = setting(True, "Run the frozen encoder once and train the linear layer on its features (much faster).")
     feature_views: int = setting(4, "Cached features per training image: V views drawn with stage 2's policy (1 = the plain image only).")
+    loss_norm: str = setting("weights", "How CSCE averages its weighted loss: weights (divided by the sum of the batch's weights, so the learning rate means what it means for plain CE) or count (divided by the batch size, which shrinks the steps by the mean weight; the convention before, for ablations).")
     min_steps: int = setting(1000, "Fewest optimisation steps in all, whatever the split's size: small splits get longer epochs (0: one pass over the training images per epoch).")
     augment: AugmentConfig = setting(factory=stage2_augment, help="Stage 2's augmentation policy, for the cached views (feature views > 1) and for training without cached features: crop and flip only by default, lighter than stage 1's.")
     amp: bool = setting(True, "Compute the encoder features in mixed precision where the device computes it fast.")
@@ -206,6 +208,8 @@ class ClassifierConfig(SgdSettings):
             _check(0 <= self.tau <= 10, f"tau={self.tau:g} is outside 0..10.", "Use e.g. 1 (the papers' value).")
         _check(self.feature_views >= 1, f"feature_views={self.feature_views} must be at least 1.",
                "Use 1 for un-augmented features or N augmented views per image.")
+        _check(self.loss_norm in LOSS_NORMS, f"Unknown loss normalisation {self.loss_norm!r}.",
+               f"Use one of {', '.join(LOSS_NORMS)}.")
         _check(self.min_steps >= 0, f"min_steps={self.min_steps} must not be negative.",
                "Use e.g. 1000, or 0 for one pass over the training images per epoch.")
         if isinstance(self.augment, dict):

@@ -16,6 +16,12 @@ What runs, per (seed, s); every seed draws its own split *and* initialises its o
   classifier strategy, ``ablation_balance`` (default CB).
 * Table 3 (representation-stage ablation): the Table-1 encoder (plain SCL) beside CS-SCL
   (cost-weighted SupCon) and CB sampling in stage 1, scored with the same classifier strategy.
+* Table 4 (what each change of this release buys): SCL-CB and SCL-CSCE with one change undone per
+  row: stage 2 on one plain view per image, on 8 views, on views drawn with stage 1's policy,
+  without the step floor, CSCE divided by the batch size, stage 1 without its warm-up, and all of
+  them undone. Stage-2 variants refit the Table-1 encoder without saving into its run.
+* Table 5 (resolution and stem): one stage-1 encoder per ``resolutions`` entry (architecture and
+  view size), scored with ``ablation_balance``, with its stage-1 training minutes.
 
 Work is shared wherever the tables share it: a (job, method) result is computed once and shown
 in every row that uses it. Finished cells are recorded in ``state.json`` in the output folder
@@ -46,16 +52,18 @@ from scl_desktop.core.atomic import read_json, write_json, write_text
 from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
 from scl_desktop.core.data.sources import load_dataset_source
 from scl_desktop.core.data.split import CI_PRESETS, SplitConfig, build_split
-from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, TrainingError
+from scl_desktop.core.errors import Cancelled, CheckpointError, ConfigError, SclError, TrainingError
 from scl_desktop.core.events import CancelToken, Event, Log
 from scl_desktop.core.methods import CLASSIFIER_BALANCES, method_for, method_named
 from scl_desktop.core.metrics import Evaluation
-from scl_desktop.core.model.settings import AugmentConfig
+from scl_desktop.core.model.settings import ARCHS, AugmentConfig
 from scl_desktop.core.runs import folder as runs
 from scl_desktop.core.runs.store import RunStore
+from scl_desktop.core.training.baseline import STAGE as BASELINE_STAGE
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.classifier import fit_classifier
 from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, EncoderConfig, cpu_defaults
+from scl_desktop.core.training.encoder import STAGE as ENCODER_STAGE
 from scl_desktop.core.training.encoder import train_encoder
 from scl_desktop.core.training.strategies import DEFAULT_TAU
 
@@ -64,7 +72,12 @@ REPORT_FILE = "report.md"
 RESULTS_FILE = "results.json"
 DATASET_FILE = "dataset.json"
 STATE_FORMAT = 1
-TABLES = (1, 2, 3)
+TABLES = (1, 2, 3, 4, 5)
+DEFAULT_TABLES = (1, 2, 3)
+DEFAULT_RESOLUTIONS = (("resnet18", 64), ("resnet18", 96), ("resnet18", 128), ("resnet18-small", 32),
+                       ("resnet18-small", 64))
+"""Table 5's encoders by default: ImageNet-stem vs small-stem ResNet-18 at the CPU's view sizes."""
+RESOLUTION_PREFIX = "res-"
 METRICS = ("majority", "minority", "overall")
 
 
@@ -87,21 +100,69 @@ JOBS = {job.name: job for job in (
     Job("aug-rcr-rf-rr", "encoder", "stage-1 encoder, RCR+RF+RR", {"augment": AugmentConfig(color=False)}),
     Job("cs-scl", "encoder", "stage-1 encoder with CS-SCL", {"cs_scl": True}),
     Job("cb-stage1", "encoder", "stage-1 encoder with CB sampling", {"sampler": "cb"}),
+    Job("scl-no-warmup", "encoder", "stage-1 encoder, full policy, no learning-rate warm-up", {"warmup_epochs": 0}),
 )}
 
-ABLATION = "ablation"  # placeholder for the classifier strategy of tables 2 and 3
 
-TABLE_ROWS: dict[int, tuple[tuple[str, str, str | None], ...]] = {
-    # (row label, job, classifier balance: None = the baseline's own result, ABLATION = ablation_balance);
-    # Table 1 is Plain and one row per strategy of ``classifiers``: see ``rows_of``
-    2: (("RCR", "aug-rcr", ABLATION), ("+RF", "aug-rcr-rf", ABLATION), ("+RF+RR", "aug-rcr-rf-rr", ABLATION),
-        ("+RF+RR+RCD", "scl", ABLATION)),
-    3: (("SCL (instance sampling, no cost weights)", "scl", ABLATION), ("CS-SCL", "cs-scl", ABLATION),
-        ("CB sampling in stage 1", "cb-stage1", ABLATION)),
+def resolution_job(arch: str, image_size: int) -> str:
+    """The name of Table 5's stage-1 job for ``arch`` at ``image_size`` px views."""
+    return f"{RESOLUTION_PREFIX}{arch}-{image_size}px"  # a valid run-name part
+
+
+def job_named(name: str) -> Job:
+    """A job of ``JOBS``, or one of Table 5's resolution jobs by its ``resolution_job`` name."""
+    if name.startswith(RESOLUTION_PREFIX):
+        arch, px = name[len(RESOLUTION_PREFIX):].removesuffix("px").rsplit("-", 1)
+        return Job(name, "encoder", f"stage-1 encoder {arch} at {px} px", {"arch": arch, "image_size": int(px)})
+    return JOBS[name]
+
+
+ABLATION = "ablation"  # placeholder for the classifier strategy of tables 2, 3 and 5
+
+
+@dataclass(frozen=True)
+class Row:
+    """One table row: the result of classifier ``balance`` on ``job``'s run (None: the baseline's own result;
+    ``ABLATION``: the ablation strategy), refitted with ``variant``'s stage-2 settings when given."""
+
+    label: str
+    job: str
+    balance: str | None
+    variant: str | None = None
+
+
+STAGE2_VARIANTS: dict[str, dict[str, Any]] = {
+    "1-view": {"feature_views": 1},
+    "8-views": {"feature_views": 8},
+    "stage1-policy": {"augment": AugmentConfig()},
+    "no-step-floor": {"min_steps": 0},
+    "count-norm": {"loss_norm": "count"},
+    "before": {"feature_views": 1, "min_steps": 0, "loss_norm": "count"},
+}
+"""Table 4's stage-2 settings with one change of this release undone (``before``: all of them)."""
+
+TABLE_ROWS: dict[int, tuple[Row, ...]] = {
+    # Table 1 is Plain and one row per strategy of ``classifiers``, Table 5 one per resolution: see ``rows_of``
+    2: (Row("RCR", "aug-rcr", ABLATION), Row("+RF", "aug-rcr-rf", ABLATION), Row("+RF+RR", "aug-rcr-rf-rr", ABLATION),
+        Row("+RF+RR+RCD", "scl", ABLATION)),
+    3: (Row("SCL (instance sampling, no cost weights)", "scl", ABLATION), Row("CS-SCL", "cs-scl", ABLATION),
+        Row("CB sampling in stage 1", "cb-stage1", ABLATION)),
+    4: (Row("SCL-CB as released", "scl", "cb"),
+        Row("stage 2 on 1 plain view per image", "scl", "cb", "1-view"),
+        Row("stage 2 on 8 views per image", "scl", "cb", "8-views"),
+        Row("stage-2 views drawn with stage 1's policy", "scl", "cb", "stage1-policy"),
+        Row("no step floor (one pass per epoch)", "scl", "cb", "no-step-floor"),
+        Row("no stage-1 warm-up", "scl-no-warmup", "cb"),
+        Row("all of these undone (the previous release)", "scl-no-warmup", "cb", "before"),
+        Row("SCL-CSCE as released", "scl", "csce"),
+        Row("CSCE divided by the batch size", "scl", "csce", "count-norm"),
+        Row("SCL-CSCE, all undone (the previous release)", "scl-no-warmup", "csce", "before")),
 }
 TABLE_TITLES = {1: "Table 1: two-stage method vs. the Plain baseline",
                 2: "Table 2: augmentation ablation (stage 1)",
-                3: "Table 3: re-balancing in the representation stage"}
+                3: "Table 3: re-balancing in the representation stage",
+                4: "Table 4: what each change buys (one undone per row)",
+                5: "Table 5: resolution and stem"}
 
 PLAIN_METHOD = method_for("baseline", "none").name
 AUTO_METHOD = method_for("scl", "auto").name
@@ -132,7 +193,7 @@ class ReproduceConfig:
     out: str | os.PathLike[str]
     seeds: tuple[int, ...] = (0, 1, 2)
     s_values: tuple[int, ...] = (10, 5)
-    tables: tuple[int, ...] = TABLES
+    tables: tuple[int, ...] = DEFAULT_TABLES
     majority: int | None = None
     protocol_preset: str = "ucm"
     major_frac: float | None = None
@@ -148,9 +209,16 @@ class ReproduceConfig:
     device: str = "auto"
     classifiers: tuple[str, ...] = CLASSIFIER_BALANCES
     ablation_balance: str = "cb"
+    resolutions: tuple[tuple[str, int], ...] = DEFAULT_RESOLUTIONS
     command: str | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "resolutions", tuple(dict.fromkeys((str(a), int(px)) for a, px in self.resolutions)))
+        bad = [f"{a}@{px}" for a, px in self.resolutions if a not in ARCHS or not 16 <= px <= 1024]
+        if not self.resolutions or bad:
+            raise ConfigError(f"Table 5's encoders {', '.join(bad) or '(none)'} are not valid.",
+                              f"Give ARCH@PX entries, comma-separated, ARCH one of {', '.join(ARCHS)} and PX "
+                              "16..1024, e.g. --resolutions resnet18@64,resnet18-small@32.")
         for name in ("seeds", "s_values", "tables"):
             object.__setattr__(self, name, tuple(dict.fromkeys(int(v) for v in getattr(self, name))))
         object.__setattr__(self, "classifiers", tuple(dict.fromkeys(self.classifiers)))
@@ -165,7 +233,8 @@ class ReproduceConfig:
                               "Give minority training sizes >= 1, e.g. --s 10,5.")
         unknown = sorted(set(self.tables) - set(TABLES))
         if not self.tables or unknown:
-            raise ConfigError(f"tables {list(self.tables)} are not valid.", "Give a selection of 1, 2, 3.")
+            raise ConfigError(f"tables {list(self.tables)} are not valid.",
+                              f"Give a selection of {', '.join(map(str, TABLES))}.")
         if self.protocol_preset not in CI_PRESETS:
             raise ConfigError(f"Unknown protocol preset {self.protocol_preset!r}.",
                               f"Use one of {', '.join(CI_PRESETS)}.")
@@ -184,10 +253,11 @@ class Cell:
     seed: int
     job: str
     method: str
+    variant: str | None = None
 
     @property
     def key(self) -> str:
-        return f"s{self.s}/seed{self.seed}/{self.job}/{self.method}"
+        return f"s{self.s}/seed{self.seed}/{self.job}/{self.method}" + (f"/{self.variant}" if self.variant else "")
 
     @property
     def job_key(self) -> str:
@@ -207,33 +277,44 @@ class ReproduceResult:
     failed: dict[str, str]
 
 
-def rows_of(table: int, config: ReproduceConfig) -> tuple[tuple[str, str, str | None], ...]:
-    """The (row label, job, classifier balance) rows of ``table``; Table 1: Plain, then one per ``classifiers``."""
+def rows_of(table: int, config: ReproduceConfig, on_cpu: bool = True) -> tuple[Row, ...]:
+    """The rows of ``table``; Table 1: Plain, then one per ``classifiers``; Table 5: one per ``resolutions``
+    (the one that is the Table-1 encoder's setting reads the Table-1 encoder)."""
     if table == 1:
-        return (("Plain CE", "plain", None), *((method_for("scl", b).name, "scl", b) for b in config.classifiers))
+        return (Row("Plain CE", "plain", None), *(Row(method_for("scl", b).name, "scl", b) for b in config.classifiers))
+    if table == 5:
+        default = encoder_config(config, "scl", 0, on_cpu)
+        return tuple(Row(f"{arch} at {px} px", "scl" if (arch, px) == (default.arch, default.image_size)
+                         else resolution_job(arch, px), ABLATION) for arch, px in config.resolutions)
     return TABLE_ROWS[table]
 
 
-def row_method(job: str, balance: str | None, config: ReproduceConfig) -> str:
+def row_method(row: Row, config: ReproduceConfig) -> str:
     """The stored method name a table row reads (``Plain`` or an SCL-* classifier)."""
-    if balance is None:
+    if row.balance is None:
         return PLAIN_METHOD
-    return method_for("scl", config.ablation_balance if balance == ABLATION else balance).name
+    return method_for("scl", config.ablation_balance if row.balance == ABLATION else row.balance).name
 
 
-def plan_cells(config: ReproduceConfig) -> list[Cell]:
+def row_cell(row: Row, config: ReproduceConfig, s: int, seed: int) -> Cell:
+    """The cell a row shows for one (s, seed)."""
+    return Cell(s, seed, row.job, row_method(row, config), row.variant)
+
+
+def plan_cells(config: ReproduceConfig, on_cpu: bool = True) -> list[Cell]:
     """Every distinct cell the requested tables need, in the order they are computed.
 
-    Seeds are the outer loop so that an interrupted run already has every row for the first seeds.
+    Seeds are the outer loop so that an interrupted run already has every row for the first seeds;
+    within one (seed, s) the jobs follow ``JOBS`` (Table 5's resolution jobs last).
     """
     order = list(JOBS)
     cells: dict[str, Cell] = {}
     for seed in config.seeds:
         for s in config.s_values:
-            wanted = [(job, row_method(job, balance, config)) for t in config.tables
-                      for _, job, balance in rows_of(t, config)]
-            for job, method in sorted(wanted, key=lambda jm: order.index(jm[0])):
-                cell = Cell(s, seed, job, method)
+            wanted = [row_cell(row, config, s, seed) for t in config.tables for row in rows_of(t, config, on_cpu)]
+            rank = {job: order.index(job) if job in JOBS else len(order) + i
+                    for i, job in enumerate(dict.fromkeys(c.job for c in wanted))}
+            for cell in sorted(wanted, key=lambda c: (rank[c.job], c.variant is not None)):
                 cells.setdefault(cell.key, cell)
     return list(cells.values())
 
@@ -247,8 +328,8 @@ def _given(config: ReproduceConfig) -> dict[str, Any]:
 
 def encoder_config(config: ReproduceConfig, job: str, seed: int, on_cpu: bool) -> EncoderConfig:
     """The stage-1 configuration of an encoder job (CPU-scaled like `scl train` when ``on_cpu``)."""
-    given = _given(config)
-    encoder = EncoderConfig(device=config.device, seed=seed, **given, **JOBS[job].encoder_changes)
+    given = {**_given(config), **job_named(job).encoder_changes}
+    encoder = EncoderConfig(device=config.device, seed=seed, **given)
     return cpu_defaults(encoder, explicit=given)[0] if on_cpu else encoder
 
 
@@ -261,10 +342,12 @@ def baseline_config(config: ReproduceConfig, seed: int, on_cpu: bool) -> Baselin
     return baseline.replace(eval_every=baseline.epochs)
 
 
-def classifier_config(config: ReproduceConfig, balance: str, seed: int) -> ClassifierConfig:
-    """Stage 2 on cached features with the paper's settings (epochs from ``classifier_epochs``)."""
+def classifier_config(config: ReproduceConfig, balance: str, seed: int, variant: str | None = None) -> ClassifierConfig:
+    """Stage 2 on cached features with the engine's settings (epochs from ``classifier_epochs``), changed as
+    ``variant`` (a key of ``STAGE2_VARIANTS``) says."""
     extra = {} if config.classifier_epochs is None else {"epochs": config.classifier_epochs}
-    return ClassifierConfig(device=config.device, seed=seed, balance=balance, **extra)
+    return ClassifierConfig(device=config.device, seed=seed, balance=balance, **extra,
+                            **STAGE2_VARIANTS.get(variant or "", {}))
 
 
 def ci_protocol(config: ReproduceConfig) -> dict[str, Any]:
@@ -294,7 +377,8 @@ def setting_identity(config: ReproduceConfig, dataset: DatasetManifest, on_cpu: 
         "encoder": _identity_part(encoder_config(config, "scl", 0, on_cpu).to_json()),
         "baseline": _identity_part(baseline_config(config, 0, on_cpu).to_json()),
         "classifier": _identity_part({k: v for k, v in classifier_config(config, "cb", 0).to_json().items()
-                                      if k not in ("balance", "tau")}),  # both per row, tau never set here
+                                      if k not in ("balance", "tau", "loss_norm")}),  # per row; tau and loss_norm
+        # are never set but for Table 4's variants, which name their changes in their rows
     }
 
 
@@ -376,7 +460,7 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
     dataset, _ = yield from load_dataset_source(config.source, cancel, keep=out / DATASET_FILE)
     state = State.open(out, setting_identity(config, dataset, on_cpu))
     store = RunStore()
-    cells = plan_cells(config)
+    cells = plan_cells(config, on_cpu)
     device_text = f"{choice.device} ({choice.reason})"
     todo = [c for c in cells if c.key not in state.cells]
     yield Log(f"Reproduce: {len(cells)} cells for tables {', '.join(map(str, config.tables))}, seeds "
@@ -395,7 +479,7 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
         first = job_cells[0]
         left = sum(costs[k] for k in jobs[number - 1:])
         eta = f"; about {_minutes(spent / done_cost * left)} left" if done_cost else ""
-        yield Log(f"[{number}/{len(jobs)}] s = {first.s}, seed {first.seed}: {JOBS[first.job].what} "
+        yield Log(f"[{number}/{len(jobs)}] s = {first.s}, seed {first.seed}: {job_named(first.job).what} "
                   f"-> {', '.join(c.method for c in job_cells)}{eta}.")
         try:
             yield from _run_job(store, config, dataset, state, job_cells, choice.device, cancel)
@@ -422,7 +506,7 @@ def reproduce(config: ReproduceConfig, cancel: CancelToken | None = None) -> Gen
 
 def _job_cost(config: ReproduceConfig, job_key: str, on_cpu: bool) -> float:
     """Relative cost of a job for the time estimate: epochs x views per image (SupCon uses two)."""
-    job = JOBS[job_key.rsplit("/", 1)[1]]
+    job = job_named(job_key.rsplit("/", 1)[1])
     if job.kind == "baseline":
         return float(baseline_config(config, 0, on_cpu).epochs)
     return 2.0 * encoder_config(config, job.name, 0, on_cpu).epochs
@@ -437,31 +521,31 @@ def _run_job(store: RunStore, config: ReproduceConfig, dataset: DatasetManifest,
     """Train (or resume, or reuse) one job's run and record its cells."""
     on_cpu = device.type == "cpu"
     first = cells[0]
-    job = JOBS[first.job]
+    job = job_named(first.job)
     split = build_split(dataset, split_config(config, first.s, first.seed))
     name = f"reproduce-{state.tag}-s{first.s}-seed{first.seed}-{job.name}"
     if job.kind == "baseline":
         run = yield from _baseline_run(store, state, first.job_key, split, baseline_config(config, first.seed, on_cpu),
                                        name, device, cancel)
-        evaluations = {PLAIN_METHOD: run.evaluation(PLAIN_METHOD)}
+        evaluations = {first.key: run.evaluation(PLAIN_METHOD)}
     else:
         run = yield from _encoder_run(store, state, first.job_key, split,
                                       encoder_config(config, job.name, first.seed, on_cpu), name, device, cancel)
         evaluations = {}
-        for cell in cells:
-            classifier = classifier_config(config, method_named(cell.method, "scl").balance, cell.seed)
-            evaluations[cell.method] = yield from fit_classifier(run, classifier, cancel)
+        for cell in cells:  # a variant's fit is an ablation: it leaves the run's own classifiers and results alone
+            classifier = classifier_config(config, method_named(cell.method, "scl").balance, cell.seed, cell.variant)
+            evaluations[cell.key] = yield from fit_classifier(run, classifier, cancel, save=cell.variant is None)
     for cell in cells:
-        state.cells[cell.key] = _cell_record(cell, run, evaluations[cell.method])
-        if cell.method == AUTO_METHOD:
+        state.cells[cell.key] = _cell_record(cell, run, evaluations[cell.key])
+        if cell.method == AUTO_METHOD and cell.variant is None:
             state.cells[cell.key]["auto"] = run.result_extra(AUTO_METHOD).get("auto")
     state.failed.pop(first.job_key, None)
     state.save()
 
 
 def _cell_record(cell: Cell, run: runs.Run, evaluation: Evaluation) -> dict[str, Any]:
-    return {"s": cell.s, "seed": cell.seed, "job": cell.job, "method": cell.method, "run": run.id,
-            "path": str(run.path), **evaluation.summary(),
+    return {"s": cell.s, "seed": cell.seed, "job": cell.job, "method": cell.method, "variant": cell.variant,
+            "run": run.id, "path": str(run.path), **evaluation.summary(),
             "per_class": {c: v for c, v in evaluation.per_class.items() if v is not None}}
 
 
@@ -518,6 +602,10 @@ def _baseline_run(store: RunStore, state: State, job_key: str, split: SplitManif
 
 # --- report -----------------------------------------------------------------------------------
 
+def _variant_text(changes: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {'stage-1 policy' if isinstance(v, AugmentConfig) else v}" for k, v in changes.items())
+
+
 def summarise(values: Sequence[float]) -> dict[str, Any]:
     """Mean and sample standard deviation (None for fewer than two values) of percentages."""
     if not values:
@@ -533,20 +621,32 @@ def _fmt(summary: dict[str, Any]) -> str:
     return f"{summary['mean']:.1f}{std}"
 
 
-def table_rows(config: ReproduceConfig, state: State) -> list[dict[str, Any]]:
-    """Every (table, row, s) with its cells' mean/std per metric and the seeds it covers."""
+def table_rows(config: ReproduceConfig, state: State, on_cpu: bool = True) -> list[dict[str, Any]]:
+    """Every (table, row, s) with its cells' mean/std per metric and the seeds it covers; Table 5's rows
+    also with their stage-1 training minutes (read from the runs' epoch records)."""
     rows = []
     for t in config.tables:
         for s in config.s_values:
-            for label, job, balance in rows_of(t, config):
-                method = row_method(job, balance, config)
-                records = [state.cells[k] for k in (Cell(s, seed, job, method).key for seed in config.seeds)
-                           if k in state.cells]
-                rows.append({"table": t, "row": label, "s": s, "job": job, "method": method,
-                             "seeds": [r["seed"] for r in records],
+            for row in rows_of(t, config, on_cpu):
+                cells = [row_cell(row, config, s, seed) for seed in config.seeds]
+                records = [state.cells[c.key] for c in cells if c.key in state.cells]
+                timing = {"minutes": summarise([m for r in records if (m := _train_minutes(r)) is not None])} \
+                    if t == 5 else {}
+                rows.append({"table": t, "row": row.label, "s": s, "job": row.job, "method": cells[0].method,
+                             "variant": row.variant, "seeds": [r["seed"] for r in records],
                              **{m: summarise([r[m] for r in records if r[m] is not None]) for m in METRICS},
-                             "paper": PAPER_FIGURES.get((t, label, s))})
+                             **timing, "paper": PAPER_FIGURES.get((t, row.label, s))})
     return rows
+
+
+def _train_minutes(record: dict[str, Any]) -> float | None:
+    """Minutes the training of a cell's run took (the sum of its epochs' seconds); None when unknown."""
+    stage = BASELINE_STAGE if record["job"] == "plain" else ENCODER_STAGE
+    try:
+        seconds = [row.get("seconds") for row in runs.Run(record["path"]).read_metrics(stage)]
+    except (OSError, SclError):
+        return None
+    return sum(seconds) / 60 if seconds and None not in seconds else None
 
 
 def _paired_gain(config: ReproduceConfig, state: State, s: int, method: str) -> dict[str, Any] | None:
@@ -568,7 +668,7 @@ def _paired_gain(config: ReproduceConfig, state: State, s: int, method: str) -> 
 def write_report(out: Path, config: ReproduceConfig, state: State, cells: Sequence[Cell], device_text: str,
                  on_cpu: bool) -> None:
     """Write ``report.md`` and ``results.json`` (both atomically) from the finished cells."""
-    rows = table_rows(config, state)
+    rows = table_rows(config, state, on_cpu)
     gains = [g for s in config.s_values for m in (method_for("scl", b).name for b in config.classifiers)
              if 1 in config.tables and (g := _paired_gain(config, state, s, m)) is not None]
     choices = [state.cells[c.key] for c in cells if c.method == AUTO_METHOD and c.key in state.cells]
@@ -623,7 +723,11 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         f"batch {clf['batch_size']}, lr {clf['lr']:g}.",
         f"* Seeds: {', '.join(map(str, config.seeds))}. Cells show mean ± sample standard deviation over the "
         "seeds (accuracy in %); a count in brackets means fewer seeds have finished.",
-        f"* Tables 2 and 3 score every encoder with the {method_for('scl', config.ablation_balance).name} classifier.",
+        f"* Tables 2, 3 and 5 score every encoder with the {method_for('scl', config.ablation_balance).name} "
+        "classifier. Table 4's stage-2 rows refit the Table-1 encoder with one setting changed "
+        f"({', '.join(f'{k}: {_variant_text(v)}' for k, v in STAGE2_VARIANTS.items())}); its warm-up rows train "
+        "stage 1 without the warm-up. Table 5's minutes are stage 1's training epochs (decoding and probes "
+        "excluded), on this device, with whatever else ran beside it.",
         *([f"* Long-tail classifiers take the papers' tau ({', '.join(f'{k} {v:g}' for k, v in DEFAULT_TAU.items())}); "
            f"{AUTO_METHOD} picks strategy and tau by balanced accuracy on each split's validation images."]
           if set(config.classifiers) & {*DEFAULT_TAU, "auto"} else []),
@@ -635,15 +739,18 @@ def format_report(config: ReproduceConfig, identity: dict[str, Any], rows: Seque
         lines += ["## Failed jobs", ""] + [f"* {k}: {v}" for k, v in failed.items()] + [""]
     for t in config.tables:
         for s in config.s_values:
+            timed = t == 5
             lines += [f"## {TABLE_TITLES[t]}, s = {s}", "",
-                      "| Row | Majority % | Minority % | Overall % | Paper |", "|---|---|---|---|---|"]
+                      "| Row | Majority % | Minority % | Overall % | " + ("Stage-1 minutes | " if timed else "")
+                      + "Paper |", "|---|---|---|---|" + ("---|" if timed else "") + "---|"]
             for r in (r for r in rows if r["table"] == t and r["s"] == s):
                 count = "" if len(r["seeds"]) == n else f" ({len(r['seeds'])}/{n})"
                 paper = r["paper"]
                 paper_text = (" / ".join(f"{paper[m]:.1f}" for m in METRICS) + f" ({paper['dataset']})"
                               if paper else "n/a (AID/NWPU only)")
+                minutes = f"{_fmt(r['minutes'])} | " if timed else ""
                 lines.append(f"| {r['row']}{count} | {_fmt(r['majority'])} | {_fmt(r['minority'])} | "
-                             f"{_fmt(r['overall'])} | {paper_text} |")
+                             f"{_fmt(r['overall'])} | {minutes}{paper_text} |")
             lines.append("")
     if gains:
         lines += ["## Minority accuracy over Plain (paired by seed)", "",

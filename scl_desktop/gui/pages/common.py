@@ -15,7 +15,7 @@ from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import EpochMetrics, ProbeMetrics, StepMetrics
 from scl_desktop.core.methods import BALANCES
 from scl_desktop.core.model.settings import ARCHS, PADDING_MODES, ROTATE_MODES
-from scl_desktop.core.training.config import SAMPLERS, cpu_defaults
+from scl_desktop.core.training.config import LOSS_NORMS, SAMPLERS, cpu_defaults
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.session import Session
@@ -30,7 +30,7 @@ ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("ove
 
 def config_choices(balances: tuple[str, ...] = BALANCES) -> dict[str, tuple[str, ...]]:
     """Combo-box values for the config fields that take one of a fixed set (``balances``: the form's strategies)."""
-    return {"arch": ARCHS, "device": DEVICE_CHOICES, "sampler": SAMPLERS, "balance": balances,
+    return {"arch": ARCHS, "device": DEVICE_CHOICES, "sampler": SAMPLERS, "balance": balances, "loss_norm": LOSS_NORMS,
             "augment.rotate_mode": ROTATE_MODES, "augment.padding": PADDING_MODES}
 
 

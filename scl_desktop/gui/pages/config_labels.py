@@ -8,7 +8,7 @@ LABELS: dict[str, str] = {
     "cb": "CB", "weights_path": "Initial weights (.pth)", "checkpoint_every": "Checkpoint every (epochs)",
     "hflip_p": "Horizontal flip p", "vflip_p": "Vertical flip p", "color_p": "Colour jitter p",
     "grayscale_p": "Greyscale p", "color": "Colour distortion", "crop": "Random crop", "flip": "Random flips",
-    "rotate": "Random rotation", "compile": "torch.compile", "feature_views": "Feature views",
+    "rotate": "Random rotation", "compile": "torch.compile", "feature_views": "Feature views", "loss_norm": "CSCE normalisation",
     "cached_features": "Cache encoder features", "eval_every": "Evaluate every (epochs)",
     "tau": "Tau (tau-norm, logit-adj, la-loss)",
     "probe_every": "kNN probe every (epochs)", "probe_k": "kNN probe neighbours (k)",

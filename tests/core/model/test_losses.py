@@ -188,6 +188,9 @@ def test_csce_is_the_weighted_mean_of_ce():
         F.cross_entropy(logits, labels, weight=weights).item(), rel=1e-6)
     assert ce_loss(logits, labels).item() == pytest.approx(sum(ce) / 3, rel=1e-6)
     assert csce_loss(logits.half(), labels, weights).dtype == torch.float32
+    # the convention before (ablations only): the same weighted sum divided by the batch size
+    assert csce_loss(logits, labels, weights, "count").item() == pytest.approx(
+        (0.25 * ce[0] + ce[1] + ce[2]) / 3, rel=1e-6)
 
 
 def _loss_and_grad(fn, x):

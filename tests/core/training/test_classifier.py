@@ -52,6 +52,19 @@ def test_each_balance_trains_scores_and_saves(run, balance, method):
     assert [r["epoch"] for r in run.read_metrics(f"classifier_{balance}")] == [1, 2, 3]
 
 
+def test_unsaved_fit_returns_its_evaluation_and_writes_nothing_into_the_run(run):
+    config = tiny_classifier_config(balance="csce", loss_norm="count", feature_views=2)
+
+    def files() -> list:  # every file with its content, but the writer lock the fit holds
+        return sorted((p.relative_to(run.path), p.read_bytes()) for p in run.path.rglob("*")
+                      if p.is_file() and p.name != "writer.lock")
+
+    before = files()
+    evaluation = drive(fit_classifier(run, config, save=False))
+    assert files() == before
+    assert evaluation.n == 16 and evaluation.overall is not None
+
+
 @pytest.mark.parametrize("changes", [{"cached_features": False}, {"feature_views": 2}, {}])
 def test_encoder_stays_frozen_batchnorm_included(run, monkeypatch, changes):
     captured = {}

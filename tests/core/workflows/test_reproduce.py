@@ -70,7 +70,7 @@ def test_plan_shares_work_between_tables():
     assert len(keys) == len(set(keys)) == N_CELLS  # 3 augmentation and 2 stage-1 variants
     assert "s10/seed0/scl/SCL-CB" in keys  # Table 1 SCL-CB = Table 2 +RF+RR+RCD = Table 3 SCL
     assert "s10/seed0/scl/SCL-Auto" in keys and "s10/seed0/scl/SCL-TauNorm" in keys
-    assert {c.job for c in cells} == set(repro.JOBS)
+    assert {c.job for c in cells} == set(repro.JOBS) - {"scl-no-warmup"}  # Table 4's only
     csce = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(2, 3),
                                       ablation_balance="csce"))
     assert {c.method for c in csce} == {"SCL-CSCE"}
@@ -79,7 +79,7 @@ def test_plan_shares_work_between_tables():
 def test_classifiers_choose_table_1s_rows_and_the_ablation_takes_any_strategy():
     config = ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(1,),
                              classifiers=("la-loss", "cb", "la-loss"))
-    assert [row for row, _, _ in rows_of(1, config)] == ["Plain CE", "SCL-LALoss", "SCL-CB"]
+    assert [row.label for row in rows_of(1, config)] == ["Plain CE", "SCL-LALoss", "SCL-CB"]
     assert [c.method for c in plan_cells(config)] == ["Plain", "SCL-LALoss", "SCL-CB"]
     ablation = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(2,),
                                           ablation_balance="tau-norm"))
@@ -91,8 +91,10 @@ def test_classifiers_choose_table_1s_rows_and_the_ablation_takes_any_strategy():
 
 
 def test_bad_options_say_what_to_do():
-    with pytest.raises(ConfigError, match="1, 2, 3"):
-        ReproduceConfig(source="x", out="y", tables=(4,))
+    with pytest.raises(ConfigError, match="1, 2, 3, 4, 5"):
+        ReproduceConfig(source="x", out="y", tables=(6,))
+    with pytest.raises(ConfigError, match="ARCH@PX"):
+        ReproduceConfig(source="x", out="y", resolutions=(("resnet99", 64),))
     with pytest.raises(ConfigError, match="--s"):
         ReproduceConfig(source="x", out="y", s_values=(0,))
 
@@ -101,15 +103,16 @@ def test_report_has_every_row_and_the_raw_results(full):
     config, result, _ = full
     assert result.cells_done == result.cells_total == 2 * N_CELLS and not result.failed
     report = result.report.read_text(encoding="utf-8")
-    for t in repro.TABLES:
+    assert config.tables == repro.DEFAULT_TABLES == (1, 2, 3)
+    for t in config.tables:
         assert f"{repro.TABLE_TITLES[t]}, s = 2" in report
-        for label, _, _ in rows_of(t, config):
-            assert f"| {label} | " in report, label
+        for row in rows_of(t, config):
+            assert f"| {row.label} | " in report, row.label
     assert "n/a (AID/NWPU only)" in report and "AID and NWPU-RESISC45" in report
     assert "tiny, 16 px views" in report and "Device: cpu" in report
     assert "Minority accuracy over Plain" in report
     data = read_json(result.results)
-    assert len(data["rows"]) == sum(len(rows_of(t, config)) for t in repro.TABLES)
+    assert len(data["rows"]) == sum(len(rows_of(t, config)) for t in config.tables)
     assert all(r["majority"]["n"] == 2 and r["majority"]["std"] is not None for r in data["rows"])
     assert len(data["cells"]) == 2 * N_CELLS and all(c["per_class"] and c["run"] for c in data["cells"])
     # SCL-Auto's choice per seed is kept with its cell and listed in the report
@@ -125,7 +128,7 @@ def test_report_has_every_row_and_the_raw_results(full):
 def test_one_training_per_job(full):
     config, _, _ = full
     state = read_json(Path(config.out) / STATE_FILE)
-    assert len(state["jobs"]) == 2 * len(repro.JOBS)  # 7 runs per seed, the SCL encoder trained once
+    assert len(state["jobs"]) == 2 * 7  # 7 runs per seed (Table 4's encoder is not asked for), SCL trained once
     scl_runs = {c["run"] for c in state["cells"].values() if c["job"] == "scl" and c["seed"] == 0}
     assert len(scl_runs) == 1
 
@@ -154,9 +157,9 @@ def test_lost_cells_are_recomputed_from_the_finished_encoder(full, monkeypatch):
     fitted = []
     real_fit = repro.fit_classifier
 
-    def counting_fit(run, classifier, cancel=None):
+    def counting_fit(run, classifier, cancel=None, save=True):
         fitted.append(classifier.balance)
-        return real_fit(run, classifier, cancel)
+        return real_fit(run, classifier, cancel, save)
 
     monkeypatch.setattr(repro, "fit_classifier", counting_fit)
     result = drive(reproduce(config))
@@ -223,7 +226,7 @@ def test_flags_replace_the_presets_numbers():
 
 def test_classifier_identity_leaves_out_the_per_row_strategy_and_tau_so_old_folders_resume():
     identity = repro.setting_identity(ReproduceConfig(source="x", out="y"), SimpleNamespace(source="x"), True)
-    assert "balance" not in identity["classifier"] and "tau" not in identity["classifier"]
+    assert not {"balance", "tau", "loss_norm"} & set(identity["classifier"])  # Table 4 varies loss_norm per row
 
 
 def test_the_encoder_probe_settings_are_not_part_of_the_identity():
@@ -256,3 +259,54 @@ def test_cli_runs_a_fraction_protocol_and_reports_it(images, tmp_path, capsys):
     assert main(["reproduce", str(images), "--out", str(tmp_path / "bad"), "--classifiers", "cb,focal"]) == 2
     split = read_json(out / STATE_FILE)["identity"]["split"]
     assert split == {"protocol": "ci", "majority": 2, "major_count": None, "major_frac": 0.5, "test_per_class": 4}
+
+
+def test_ablation_tables_plan_variants_and_resolutions_and_keep_the_old_cell_keys():
+    config = ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(1, 4, 5),
+                             resolutions=(("resnet18", 64), ("resnet18-small", 32)))
+    cells = plan_cells(config, on_cpu=True)
+    keys = [c.key for c in cells]
+    assert len(keys) == len(set(keys))
+    # unchanged keys for the unvaried cells, so folders begun before Tables 4 and 5 continue
+    assert "s10/seed0/scl/SCL-CB" in keys and "s10/seed0/plain/Plain" in keys
+    assert {"s10/seed0/scl/SCL-CB/1-view", "s10/seed0/scl/SCL-CSCE/count-norm", "s10/seed0/scl-no-warmup/SCL-CB",
+            "s10/seed0/scl-no-warmup/SCL-CB/before", "s10/seed0/scl-no-warmup/SCL-CSCE/before"} <= set(keys)
+    # resnet18 at 64 px is the CPU's Table-1 encoder: its Table-5 row reads that encoder; the other trains its own
+    assert [r.job for r in rows_of(5, config, on_cpu=True)] == ["scl", "res-resnet18-small-32px"]
+    assert keys[-1] == "s10/seed0/res-resnet18-small-32px/SCL-CB"
+    job = repro.job_named("res-resnet18-small-32px")
+    assert job.encoder_changes == {"arch": "resnet18-small", "image_size": 32}
+    encoder = repro.encoder_config(config, job.name, 0, on_cpu=True)
+    assert (encoder.arch, encoder.image_size, encoder.epochs) == ("resnet18-small", 32, 30)  # CPU budget kept
+    assert repro.encoder_config(config, "scl-no-warmup", 0, on_cpu=True).warmup_used() == 0
+    assert repro.encoder_config(config, "scl", 0, on_cpu=True).warmup_used() == 5
+    # on a GPU resnet18 at 64 px is not the Table-1 encoder (resnet50 at 224 px), so it trains its own
+    assert [r.job for r in rows_of(5, config, on_cpu=False)] == ["res-resnet18-64px", "res-resnet18-small-32px"]
+    variant = repro.classifier_config(config, "csce", 0, "before")
+    assert (variant.feature_views, variant.min_steps, variant.loss_norm) == (1, 0, "count")
+
+
+def test_tables_4_and_5_run_without_touching_the_runs_own_results(images, tmp_path):
+    config = ReproduceConfig(source=images, out=tmp_path / "abl", **{**TINY, "seeds": (0,)}, tables=(4, 5),
+                             resolutions=(("tiny", 16), ("tiny", 24)))
+    result = drive(reproduce(config))
+    assert result.cells_done == result.cells_total == 10 + 1 and not result.failed
+    state = read_json(Path(config.out) / STATE_FILE)
+    cells = state["cells"]
+    released = cells["s2/seed0/scl/SCL-CB"]
+    # every refit variant left the run's saved SCL-CB result, the one Table 4's first row shows, as it was
+    from scl_desktop.core.runs.folder import Run
+    run = Run(released["path"])
+    assert run.evaluation("SCL-CB").summary()["overall"] == released["overall"]
+    assert run.methods() == ["SCL-CB", "SCL-CSCE"]
+    assert cells["s2/seed0/scl/SCL-CB/1-view"]["run"] == released["run"]
+    assert {c["variant"] for c in cells.values()} == {None, *repro.STAGE2_VARIANTS}
+    wide = Run(cells["s2/seed0/res-tiny-24px/SCL-CB"]["path"])
+    assert wide.config["image_size"] == 24 and wide.config["arch"] == "tiny"
+    report = result.report.read_text(encoding="utf-8")
+    for row in (*rows_of(4, config), *rows_of(5, config)):
+        assert f"| {row.label} | " in report, row.label
+    assert "Stage-1 minutes" in report
+    timed = [r for r in read_json(result.results)["rows"] if r["table"] == 5]
+    assert [r["job"] for r in timed] == ["scl", "res-tiny-24px"]
+    assert all(r["minutes"]["n"] == 1 and r["minutes"]["mean"] > 0 for r in timed)  # logic: epochs took some time
