@@ -1,0 +1,1 @@
+"""Pretrained encoder weights: the catalogue of published backbones and their download cache."""
