@@ -116,8 +116,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--warmup-epochs", type=int, metavar="N",
                    help="learning-rate warm-up epochs of stage 1 and of Plain, at most a quarter of the epochs (default: 5 for stage 1, none for Plain)")
     p.add_argument("--classifier-epochs", type=int, metavar="N", help="epochs of stage 2 (default 100)")
-    p.add_argument("--weights", dest="weights_path", metavar="PTH",
-                   help="start every encoder from this local .pth (default: random initialisation)")
+    p.add_argument("--weights", dest="weights_path", metavar="NAME|FILE",
+                   help="start every encoder (and Plain) from published weights (`scl weights list`) or a local "
+                        ".pth, and add Table 1 rows for stage 2 on the pretrained encoder as it is (probe only); "
+                        "default: random initialisation, as in the paper")
     p.add_argument("--classifiers", type=_names, default=CLASSIFIER_BALANCES, metavar="LIST",
                    help="stage-2 strategies of Table 1's SCL rows, comma-separated, from "
                         f"{', '.join(CLASSIFIER_BALANCES)} (default all; `scl fit --help` explains each)")

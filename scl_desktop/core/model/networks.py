@@ -1,8 +1,10 @@
 """Encoders, the SupCon model (encoder + projection head) and the linear classifier.
 
 Encoders are torchvision ResNets with their standard stems and the final ``fc`` removed, so
-they return the pooled feature vector. Initial weights come only from a local ``.pth`` file;
-nothing is downloaded. Extra architectures for small images and tests:
+they return the pooled feature vector. Initial weights come from a local ``.pth`` file (published
+ones are downloaded into one by ``core.weights``): torchvision / timm state dicts, this app's
+checkpoints, and training checkpoints that nest them (Lightning's ``state_dict`` with ``model.`` or
+``backbone.`` prefixes, DataParallel's ``module.``). Extra architectures for small images and tests:
 
 * ``resnet18-small``: ResNet-18 with a 3x3 stride-1 stem and no max-pool (the usual CIFAR
   variant), for small images (32-64 px) on CPU;
@@ -12,7 +14,7 @@ nothing is downloaded. Extra architectures for small images and tests:
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -21,11 +23,12 @@ import torchvision
 from torch import nn
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
+from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
 from scl_desktop.core.model.settings import ARCHS
 
 # Keys under which training scripts commonly nest a state dict, and key prefixes they add.
 _NESTED_KEYS = ("state_dict", "model", "encoder")
-_PREFIXES = ("module.", "_orig_mod.", "encoder.")
+_PREFIXES = ("module.", "_orig_mod.", "model.", "backbone.", "encoder.")
 # Parts that are not the encoder: projection head, torchvision's fc, this app's linear classifier.
 _NOT_ENCODER = ("head.", "fc.", "classifier.")
 
@@ -116,8 +119,40 @@ def load_encoder_weights(encoder: nn.Module, weights_path: str | Path, arch: str
     encoder.load_state_dict(state, strict=True)
 
 
-def build_encoder(arch: str = "resnet50", weights_path: str | Path | None = None) -> tuple[nn.Module, int]:
-    """A feature extractor for ``arch`` (one of ``ARCHS``) and the length of its feature vector."""
+def fold_input_normalisation(encoder: nn.Module, mean: Sequence[float], std: Sequence[float]) -> None:
+    """Let an encoder whose weights expect input normalised with ``mean`` / ``std`` (0..1 scale) take this
+    app's ImageNet-normalised input instead: the first convolution is rescaled per input channel and the
+    constant it then lacks is taken from the running mean of the BatchNorm after it (exact away from
+    the image border, where the convolution's zero padding differs). ImageNet normalisation: nothing to do.
+    """
+    if tuple(mean) == IMAGENET_MEAN and tuple(std) == IMAGENET_STD:
+        return
+    conv, norm = _first_conv_and_norm(encoder)
+    ours_mean, ours_std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    scale = ours_std / torch.tensor(std, dtype=torch.float32)  # expected = ours * scale + offset
+    offset = (ours_mean - torch.tensor(mean, dtype=torch.float32)) / torch.tensor(std, dtype=torch.float32)
+    with torch.no_grad():
+        weight = conv.weight
+        shift = (weight * offset.view(1, -1, 1, 1).to(weight)).sum(dim=(1, 2, 3))
+        weight.mul_(scale.view(1, -1, 1, 1).to(weight))
+        norm.running_mean.sub_(shift.to(norm.running_mean))
+
+
+def _first_conv_and_norm(encoder: nn.Module) -> tuple[nn.Conv2d, nn.BatchNorm2d]:
+    convs = [m for m in encoder.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in encoder.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not convs or not norms or convs[0].bias is not None or norms[0].num_features != convs[0].out_channels:
+        raise ConfigError("This encoder does not start with a convolution and a BatchNorm, so weights trained "
+                          "with another input normalisation cannot be adapted to it.",
+                          "Choose weights trained with ImageNet normalisation.")
+    return convs[0], norms[0]
+
+
+def build_encoder(arch: str = "resnet50", weights_path: str | Path | None = None,
+                  input_norm: tuple[Sequence[float], Sequence[float]] | None = None) -> tuple[nn.Module, int]:
+    """A feature extractor for ``arch`` (one of ``ARCHS``) and the length of its feature vector, starting from
+    ``weights_path`` when given; ``input_norm`` (mean, std) is the normalisation those weights expect
+    (``None``: ImageNet's), adapted to by ``fold_input_normalisation``."""
     if arch not in ARCHS:
         raise ConfigError(f"unknown architecture {arch!r}.", f"Use one of {', '.join(ARCHS)}.")
     if arch == "tiny":
@@ -127,18 +162,21 @@ def build_encoder(arch: str = "resnet50", weights_path: str | Path | None = None
         dim = 2048 if arch == "resnet50" else 512
     if weights_path:
         load_encoder_weights(encoder, weights_path, arch)
+        if input_norm is not None:
+            fold_input_normalisation(encoder, *input_norm)
     return encoder, dim
 
 
 class SupConModel(nn.Module):
     """Encoder plus 2-layer MLP projection head; ``forward`` gives L2-normalised projections."""
 
-    def __init__(self, arch: str = "resnet50", proj_dim: int = 128, weights_path: str | Path | None = None) -> None:
+    def __init__(self, arch: str = "resnet50", proj_dim: int = 128, weights_path: str | Path | None = None,
+                 input_norm: tuple[Sequence[float], Sequence[float]] | None = None) -> None:
         super().__init__()
         if int(proj_dim) < 1:
             raise ConfigError(f"projection size {proj_dim} is not positive.", "Use e.g. 128 (the paper's).")
         self.arch = arch
-        self.encoder, self.feature_dim = build_encoder(arch, weights_path)
+        self.encoder, self.feature_dim = build_encoder(arch, weights_path, input_norm)
         self.head = nn.Sequential(nn.Linear(self.feature_dim, self.feature_dim), nn.ReLU(inplace=True),
                                   nn.Linear(self.feature_dim, proj_dim))
 

@@ -228,6 +228,16 @@ class Run:
         return int(size)
 
     @property
+    def start_weights(self) -> dict[str, Any] | None:
+        """The weights the encoder started from ({"name", "file", "sha256"}; name None for a user's file), or
+        None for random initialisation (and for runs made before this was recorded)."""
+        return self._record.get("start_weights")
+
+    def record_start_weights(self, start: Mapping[str, Any]) -> None:
+        """Record in run.json which weights the encoder started from (``StartWeights.to_json``)."""
+        self._save_record(start_weights=dict(start))
+
+    @property
     def environment(self) -> dict[str, Any]:
         """Versions, code version, device and command line recorded at creation (environment.json)."""
         return self._read(ENVIRONMENT_FILE)

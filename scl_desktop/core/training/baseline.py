@@ -33,6 +33,7 @@ from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
 from scl_desktop.core.training.setup import eval_part, load_resume, make_sgd, maybe_compile, setup_device, training_data
+from scl_desktop.core.weights.start import resolve_start_weights, start_args
 
 STAGE = "baseline"
 NONFINITE_HINT = (
@@ -69,11 +70,14 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
 
         device, amp = yield from setup_device(config, DistContext())
         store, items, labels = yield from training_data(split, config, cancel)
-        encoder, dim = build_encoder(config.arch, config.weights_path)  # before the run: bad weights leave none
+        start = yield from resolve_start_weights(None if resume else config.weights_path, config.arch, cancel)
+        encoder, dim = build_encoder(config.arch, *start_args(start))  # before the run: bad weights leave none
         if run is None:
             run = run_store.create("baseline", split, config.to_json(), config.seed, name=name, device=device)
             held.enter_context(run.writer("scl baseline"))
             yield Log(f"Run {run.id} ({method}) in {run.path}.")
+            if start is not None:
+                run.record_start_weights(start.to_json())
         model = Predictor(encoder, LinearClassifier(dim, len(split.classes)), config.image_size, split.classes,
                           config.channels_last)
         logits_of = maybe_compile(prepare_model(model, device, config.channels_last).logits, config.compile)

@@ -50,7 +50,9 @@ class SgdSettings:
     num_threads: int | None = setting(None, "CPU threads torch may use (unset: torch's choice).")
 
     def __post_init__(self) -> None:
-        _check(self.epochs >= 1, f"epochs={self.epochs} must be at least 1.", "Use e.g. --epochs 100.")
+        _check(self.epochs >= 1 or (self.epochs == 0 and self.trains_nothing_ok()),
+               f"epochs={self.epochs} must be at least 1.", "Use e.g. --epochs 100 (0 only with --weights, for a "
+               "probe-only run on a pretrained encoder).")
         _check(self.batch_size >= 2, f"batch size {self.batch_size} must be at least 2.",
                "Use e.g. --batch-size 128 (smaller if memory is short).")
         _check(self.lr > 0, f"learning rate {self.lr} must be positive.", "Use e.g. --lr 0.1.")
@@ -61,6 +63,10 @@ class SgdSettings:
         _check(0 <= self.seed < 2**32, f"seed {self.seed} must be in 0..{2**32 - 1}.", "Use e.g. --seed 0.")
         _check(self.num_threads is None or self.num_threads >= 1,
                f"num_threads={self.num_threads} must be at least 1.", "Leave it unset to let torch decide.")
+
+    def trains_nothing_ok(self) -> bool:
+        """Whether 0 epochs is a meaningful setting (stage 1 on pretrained weights: the probe-only path)."""
+        return False
 
     def warmup_used(self) -> int:
         """The warm-up epochs training uses: ``warmup_epochs``, at most a quarter of ``epochs``."""
@@ -107,7 +113,7 @@ class ImageModelSettings(SgdSettings):
     arch: str = setting("resnet50", "Encoder network: resnet50 (the paper's), resnet18, resnet34; resnet18-small for 32-64 px views; tiny for smoke tests. On a CPU resnet18 is practical.")
     image_size: int = setting(224, "Side of the augmented views fed to the network, in pixels (paper: 224; 64 on a CPU).")
     store_size: int | None = setting(None, "Side of the decoded image cache in pixels (unset: the working size given at import, else chosen from the images' native size and what the views' smallest crops need, at most 512).")
-    weights_path: str | None = setting(None, "Start the encoder from this local .pth file (e.g. ImageNet ResNet weights); unset: random initialisation.")
+    weights_path: str | None = setting(None, "Start the encoder from published weights by name (`scl weights list`: ImageNet or remote-sensing backbones, downloaded once) or from a local .pth file; unset: random initialisation, as in the paper.")
     augment: AugmentConfig = setting(factory=AugmentConfig, help="The aerial augmentation policy; each part can be switched off (paper, Table 2).")
     amp: bool = setting(True, "Mixed precision (bf16, or fp16 with loss scaling) where the device computes it fast.")
     channels_last: bool = setting(True, "Memory layout that speeds up convolutions on CUDA.")
@@ -139,7 +145,7 @@ class EncoderConfig(ImageModelSettings):
     the size the augmented views are resized to.
     """
 
-    epochs: int = setting(500, "Passes over the training images (paper: 500).")
+    epochs: int = setting(500, "Passes over the training images (paper: 500); 0 with --weights: no stage 1, stage 2 on the pretrained encoder as it is (probe only).")
     lr: float = setting(0.5, "Peak learning rate of the cosine schedule (paper: 0.5 at batch 128).")
     weight_decay: float = setting(1e-4, "SGD weight decay (paper: 1e-4).")
     warmup_epochs: int = setting(5, "Raise the learning rate linearly over the first N epochs, at most a quarter of the epochs (0: no warm-up; the paper names none, 5 measured better on UC Merced).")
@@ -149,6 +155,9 @@ class EncoderConfig(ImageModelSettings):
     cs_scl: bool = setting(False, "Cost-sensitive SupCon: weight each image's loss by n_min / n_class (CS-SCL, Table 3 ablation).")
     probe_every: int = setting(5, "Every N epochs (and after the last) score the encoder on the validation images with a kNN probe: per-class, majority and minority accuracy while it trains (0: off).")
     probe_k: int = setting(20, "Neighbours that vote in the kNN probe (weighted by cosine similarity, Wu et al. 2018).")
+
+    def trains_nothing_ok(self) -> bool:
+        return self.weights_path is not None  # 0 epochs: the pretrained encoder as it is, for stage 2
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -34,6 +34,7 @@ from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
 from scl_desktop.core.training.probe import PROBE_OFF, PROBE_STAGE, EncoderProbe
 from scl_desktop.core.training.setup import load_resume, make_sgd, maybe_compile, setup_device, training_data
+from scl_desktop.core.weights.start import resolve_start_weights, start_args
 
 STAGE = "encoder"
 NONFINITE_HINT = (
@@ -83,13 +84,16 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
         device, amp = yield from setup_device(config, dist)
         with dist.local_main_first():  # the first process of each machine decodes the image cache once
             store, items, labels = yield from training_data(split, config, cancel)
-        model = SupConModel(config.arch, config.proj_dim, config.weights_path)  # before the run: bad weights leave none
+        start = yield from resolve_start_weights(None if resume else config.weights_path, config.arch, cancel)
+        model = SupConModel(config.arch, config.proj_dim, *start_args(start))  # before the run: bad weights leave none
         if run is None:
             run = dist.broadcast(run_store.create("scl", split, config.to_json(), config.seed, name=name, device=device)
                                  if dist.is_main else None)
             if dist.is_main:
                 held.enter_context(run.writer("scl train"))
             yield Log(f"Run {run.id} in {run.path}.")
+        if start is not None and dist.is_main:
+            run.record_start_weights(start.to_json())
         net = maybe_compile(dist.wrap_model(prepare_model(model, device, config.channels_last), device), config.compile)
         channels_last = config.channels_last and device.type == "cuda"
         labels_t = torch.from_numpy(labels)

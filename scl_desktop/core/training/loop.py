@@ -244,6 +244,8 @@ class TrainLoop:
             if epoch == self.epochs or (self.checkpoint_every and epoch % self.checkpoint_every == 0):
                 self._save(epoch, 0, 0.0, 0.0)
             yield event
+        if self.epochs == 0:  # nothing to train (a pretrained encoder used as it is): its weights are the result
+            self._save(0, 0, 0.0, 0.0)
         return LoopResult("done", epoch, last_loss, self._last_checkpoint)
 
     def _cancelled(self, epoch: int, step: int, loss_sum: torch.Tensor, seconds: float) -> LoopResult:

@@ -25,9 +25,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scl_desktop.core.errors import ConfigError
+from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 _SSL4EO_STD = (10000 / 255,) * 3
 
 
@@ -41,8 +40,8 @@ class WeightsEntry:
     url: str
     sha256: str  # the full digest or the prefix the publisher gives (the file name's suffix)
     size: int | None  # bytes as the publisher states it (rounded where given in MB); None: not stated
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
     licence: str
     citation: str
     note: str = ""

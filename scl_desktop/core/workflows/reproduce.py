@@ -10,7 +10,9 @@ What runs, per (seed, s); every seed draws its own split *and* initialises its o
   policy, on which one classifier per strategy of ``classifiers`` is fitted: by default every
   one, the paper's SCL-CE (no re-balancing), SCL-CB, SCL-CSCE, then the long-tail classifiers
   SCL-TauNorm, SCL-LogitAdj, SCL-LALoss, SCL-BalSoftmax and SCL-Auto (stage 2 on cached
-  features takes seconds; SCL-Auto's choice per seed and s is listed in the report).
+  features takes seconds; SCL-Auto's choice per seed and s is listed in the report). With
+  ``weights_path`` every encoder and Plain start from those weights, and the same classifiers
+  are also fitted on the pretrained encoder as it is ("Probe only" rows: no stage 1).
 * Table 2 (augmentation ablation): stage-1 encoders with only RCR, RCR+RF, RCR+RF+RR; the last
   row (+RF+RR+RCD, the full policy) *is* the Table-1 encoder. Each row is scored with one
   classifier strategy, ``ablation_balance`` (default CB).
@@ -101,6 +103,7 @@ JOBS = {job.name: job for job in (
     Job("cs-scl", "encoder", "stage-1 encoder with CS-SCL", {"cs_scl": True}),
     Job("cb-stage1", "encoder", "stage-1 encoder with CB sampling", {"sampler": "cb"}),
     Job("scl-no-warmup", "encoder", "stage-1 encoder, full policy, no learning-rate warm-up", {"warmup_epochs": 0}),
+    Job("probe", "encoder", "the pretrained encoder as it is (no stage 1: probe only)", {"epochs": 0}),
 )}
 
 
@@ -281,7 +284,10 @@ def rows_of(table: int, config: ReproduceConfig, on_cpu: bool = True) -> tuple[R
     """The rows of ``table``; Table 1: Plain, then one per ``classifiers``; Table 5: one per ``resolutions``
     (the one that is the Table-1 encoder's setting reads the Table-1 encoder)."""
     if table == 1:
-        return (Row("Plain CE", "plain", None), *(Row(method_for("scl", b).name, "scl", b) for b in config.classifiers))
+        probes = tuple(Row(f"Probe only + {method_for('scl', b).name}", "probe", b)
+                       for b in config.classifiers) if config.weights_path else ()
+        return (Row("Plain CE", "plain", None), *(Row(method_for("scl", b).name, "scl", b) for b in config.classifiers),
+                *probes)
     if table == 5:
         default = encoder_config(config, "scl", 0, on_cpu)
         return tuple(Row(f"{arch} at {px} px", "scl" if (arch, px) == (default.arch, default.image_size)

@@ -7,6 +7,7 @@ import torch
 import torchvision
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
+from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
 from scl_desktop.core.model.networks import LinearClassifier, SupConModel, build_encoder
 from scl_desktop.core.model.settings import ARCHS
 
@@ -131,3 +132,53 @@ def test_weights_files_of_another_kind_say_what_they_are_and_what_to_do(tmp_path
     with pytest.raises(CheckpointError, match=r"pickled Python objects besides tensors \(torch.nn.modules") as info:
         build_encoder("tiny", pickled)
     assert "torch.save(model.state_dict()" in info.value.hint
+
+
+@pytest.mark.parametrize("style", ["torchvision", "timm", "lightning"])
+def test_the_three_checkpoint_styles_of_published_backbones_are_mapped(tmp_path, style):
+    torch.manual_seed(3)
+    reference = torchvision.models.resnet18(weights=None)
+    state = reference.state_dict()  # torchvision and timm ResNets share these key names (fc included)
+    if style == "timm":
+        state = {**state, "fc.weight": torch.zeros(7, 512), "fc.bias": torch.zeros(7)}  # another head size
+    if style == "lightning":  # torchgeo trainers: {"state_dict": {"model.<key>": ...}, "epoch": ..., ...}
+        state = {"state_dict": {f"model.{k}": v for k, v in state.items()}, "epoch": 3, "global_step": 10}
+    path = tmp_path / f"{style}.pth"
+    torch.save(state, path)
+    encoder, _ = build_encoder("resnet18", path)
+    assert torch.equal(encoder.layer3[0].downsample[0].weight, reference.layer3[0].downsample[0].weight)
+
+
+def test_a_backbone_with_other_parts_is_refused_naming_what_did_not_match(tmp_path):
+    state = {f"backbone.{k}": v for k, v in torchvision.models.resnet18(weights=None).state_dict().items()}
+    state["projection_head.0.weight"] = torch.zeros(4, 4)
+    del state["backbone.layer4.1.bn2.running_var"]
+    path = tmp_path / "ssl.pth"
+    torch.save({"state_dict": state}, path)
+    with pytest.raises(CheckpointError, match="missing layer4.1.bn2.running_var; unexpected projection_head.0.weight"):
+        build_encoder("resnet18", path)
+    with pytest.raises(CheckpointError, match="do not fit the resnet34 encoder"):
+        build_encoder("resnet34", path)
+
+
+def test_another_input_normalisation_is_folded_into_the_first_layer(tmp_path):
+    torch.manual_seed(4)
+    reference = torchvision.models.resnet18(weights=None)
+    with torch.no_grad():  # BatchNorm statistics that are not the identity
+        reference.bn1.running_mean.uniform_(-1, 1)
+        reference.bn1.running_var.uniform_(0.5, 2)
+    path = tmp_path / "r18.pth"
+    torch.save(reference.state_dict(), path)
+    mean, std = (0.0, 0.0, 0.0), (39.2, 39.2, 39.2)  # SSL4EO-S12's raw values / 10000, 8-bit input
+    folded, _ = build_encoder("resnet18", path, (mean, std))
+    reference.eval(), folded.eval()
+    pixels = torch.rand(2, 3, 32, 32)  # 0..1
+    ours = (pixels - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    expected_input = (pixels - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    with torch.no_grad():
+        want = reference.bn1(reference.conv1(expected_input))
+        got = folded.bn1(folded.conv1(ours))
+    inner = (slice(None), slice(None), slice(2, -2), slice(2, -2))  # away from the zero padding
+    assert torch.allclose(got[inner], want[inner], atol=1e-4)
+    plain, _ = build_encoder("resnet18", path, (IMAGENET_MEAN, IMAGENET_STD))
+    assert torch.equal(plain.conv1.weight, reference.conv1.weight)  # ImageNet's own: untouched
