@@ -35,6 +35,10 @@ class TrainingError(SclError):
     """Training stopped for a reason the user must act on (non-finite loss, out of memory)."""
 
 
+class WeightsError(SclError):
+    """Published pretrained weights could not be downloaded, or the file found is not the published one."""
+
+
 class DiskFullError(SclError):
     """Writing failed because the disk is full; nothing half-written was left behind."""
 
