@@ -79,7 +79,7 @@ def register(subparsers: Any) -> None:
     """Add `scl reproduce` to the CLI."""
     from scl_desktop.core.data.split import CI_PRESETS
     from scl_desktop.core.methods import CLASSIFIER_BALANCES
-    from scl_desktop.core.workflows.reproduce import DEFAULT_RESOLUTIONS, DEFAULT_TABLES, TABLES
+    from scl_desktop.core.workflows.reproduce_tables import DEFAULT_RESOLUTIONS, DEFAULT_TABLES, TABLES
 
     presets = "\n".join(textwrap.fill(preset.source, 96, initial_indent=f"  {name:<5} ", subsequent_indent=" " * 8)
                          for name, preset in CI_PRESETS.items())

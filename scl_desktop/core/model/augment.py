@@ -34,10 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from scl_desktop.core.errors import ConfigError
-from scl_desktop.core.model.settings import AugmentConfig
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from scl_desktop.core.model.settings import IMAGENET_MEAN, IMAGENET_STD, AugmentConfig
 
 _LUMA = (0.299, 0.587, 0.114)
 _RGB_TO_YIQ = torch.tensor(

@@ -23,8 +23,7 @@ import torchvision
 from torch import nn
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
-from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
-from scl_desktop.core.model.settings import ARCHS
+from scl_desktop.core.model.settings import ARCHS, IMAGENET_MEAN, IMAGENET_STD
 
 # Keys under which training scripts commonly nest a state dict, and key prefixes they add.
 _NESTED_KEYS = ("state_dict", "model", "encoder")

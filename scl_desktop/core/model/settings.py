@@ -12,6 +12,10 @@ from typing import Any
 from scl_desktop.core.errors import ConfigError
 from scl_desktop.core.options import setting
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+"""The input normalisation of every model here (0..1 scale), ImageNet's; ``augment`` applies it."""
+
 ROTATE_MODES = ("any", "90", "both")
 
 

@@ -156,6 +156,7 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
                             "its checkpoint was saved.", f"Continue with `scl train --resume {run.id}`.", kept=run)
         if dist.is_main:
             run.set_status("done")
-        yield Log(f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f}). "
-                  f"Next: `scl fit {run.id} --balance cb`.")
+        done = (f"Stage 1 finished {config.epochs} epochs (final loss {result.loss:.4f})" if config.epochs else
+                "No stage 1 (0 epochs): the pretrained encoder is kept as it is, for a probe-only classifier")
+        yield Log(f"{done}. Next: `scl fit {run.id} --balance cb`.")
         return run

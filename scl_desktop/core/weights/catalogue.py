@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from scl_desktop.core.errors import ConfigError
-from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
+from scl_desktop.core.model.settings import IMAGENET_MEAN, IMAGENET_STD
 
 _SSL4EO_STD = (10000 / 255,) * 3
 

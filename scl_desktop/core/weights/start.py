@@ -13,7 +13,7 @@ from typing import Any
 
 from scl_desktop.core.errors import CheckpointError, ConfigError
 from scl_desktop.core.events import CancelToken, Event, Log
-from scl_desktop.core.model.augment import IMAGENET_MEAN, IMAGENET_STD
+from scl_desktop.core.model.settings import IMAGENET_MEAN, IMAGENET_STD
 from scl_desktop.core.weights.catalogue import entry_named, is_catalogue_name
 from scl_desktop.core.weights.download import fetch_weights, file_sha256
 

@@ -68,17 +68,13 @@ from scl_desktop.core.training.config import BaselineConfig, ClassifierConfig, E
 from scl_desktop.core.training.encoder import STAGE as ENCODER_STAGE
 from scl_desktop.core.training.encoder import train_encoder
 from scl_desktop.core.training.strategies import DEFAULT_TAU
+from scl_desktop.core.workflows.reproduce_tables import DEFAULT_RESOLUTIONS, DEFAULT_TABLES, TABLES
 
 STATE_FILE = "state.json"
 REPORT_FILE = "report.md"
 RESULTS_FILE = "results.json"
 DATASET_FILE = "dataset.json"
 STATE_FORMAT = 1
-TABLES = (1, 2, 3, 4, 5)
-DEFAULT_TABLES = (1, 2, 3)
-DEFAULT_RESOLUTIONS = (("resnet18", 64), ("resnet18", 96), ("resnet18", 128), ("resnet18-small", 32),
-                       ("resnet18-small", 64))
-"""Table 5's encoders by default: ImageNet-stem vs small-stem ResNet-18 at the CPU's view sizes."""
 RESOLUTION_PREFIX = "res-"
 METRICS = ("majority", "minority", "overall")
 
