@@ -141,6 +141,8 @@ def _dataset_name(source: str | None) -> str:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from scl_desktop.core.weights.start import describe_start
+
     run = RunStore().open(args.run)
     env = _safe(lambda: run.environment, {})
     split = run.split
@@ -171,7 +173,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     ]
     if device:
         lines.append(f"  device:   {device.get('device')} ({device.get('name', '?')}), AMP {device.get('amp', '?')}")
-    lines.append(f"  start:    {start_weights_text(run.start_weights)}")
+    lines.append(f"  start:    {describe_start(run.start_weights)}")
     counts = split.counts("train")
     lines.append("\nClasses:")
     lines.append(format_table(["class", "role", "train n", "test n"],
@@ -190,13 +192,6 @@ def cmd_show(args: argparse.Namespace) -> int:
     lines.append(format_run_results(run))
     print("\n".join(lines))
     return 0
-
-
-def start_weights_text(start: dict[str, Any] | None) -> str:
-    """How a run's encoder started, in one line: random, or the weights' name (or file) and hash prefix."""
-    if not start:
-        return "random initialisation"
-    return f"{start.get('name') or start.get('file')} (sha256 {str(start.get('sha256', '?'))[:12]})"
 
 
 def _fmt(v: Any) -> str:

@@ -138,6 +138,7 @@ def test_reopen_run_from_history(qtbot, window, tiny_dataset: Path) -> None:  # 
     page.open_selected()
     no_errors(second)
     assert page.opened.id == run_id
+    assert "started from random initialisation" in page.detail_label.text()
     assert page.loss_plot.point_count("encoder") == 1 and page.loss_plot.point_count("classifier_csce") == 2
     assert page.acc_plot.point_count("overall (classifier_csce)") == 2
     assert page.acc_plot.point_count("overall (encoder_probe)") == 1  # stage 1's kNN probe after its one epoch

@@ -227,6 +227,15 @@ def test_config_form_round_trips_engine_configs(qtbot) -> None:  # noqa: ANN001
         assert form.value() == config
     form = ConfigForm(EncoderConfig(), choices=config_choices())
     qtbot.addWidget(form)
+    start = form.editor("weights_path")  # "Start from": random, a published backbone, or a typed file
+    assert start.currentText() == "random (as in the paper)" and start.isEditable()
+    assert "resnet18-imagenet" in [start.itemText(i) for i in range(start.count())]
+    start.setCurrentIndex(start.findText("resnet18-imagenet"))
+    assert form.value().weights_path == "resnet18-imagenet"
+    start.setEditText("/data/my weights.pth")
+    assert form.value().weights_path == "/data/my weights.pth"
+    form.set_field("weights_path", None)
+    assert form.value().weights_path is None and start.currentText() == "random (as in the paper)"
     assert form.editor("temperature").toolTip().startswith("SupCon temperature")  # from the config class
     assert form.editor("augment.crop").toolTip() == "Random crop and resize (RCR)."
     form.set_field("augment.crop_scale", (0.3, 0.9))

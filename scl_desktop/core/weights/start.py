@@ -34,6 +34,14 @@ class StartWeights:
         return {"name": self.name, "file": str(self.file), "sha256": self.sha256}
 
 
+def describe_start(record: dict[str, Any] | None) -> str:
+    """How a run's encoder started (``Run.start_weights``), in a few words: random, or the weights' name (or
+    file) with its hash prefix."""
+    if not record:
+        return "random initialisation"
+    return f"{record.get('name') or record.get('file')} (sha256 {str(record.get('sha256', '?'))[:12]})"
+
+
 def start_args(start: StartWeights | None) -> tuple[Path | None, tuple[tuple[float, ...], tuple[float, ...]] | None]:
     """``(weights_path, input_norm)`` for ``networks.build_encoder`` / ``SupConModel``."""
     return (None, None) if start is None else (start.file, (start.mean, start.std))

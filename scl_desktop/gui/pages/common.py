@@ -16,14 +16,18 @@ from scl_desktop.core.events import EpochMetrics, ProbeMetrics, StepMetrics
 from scl_desktop.core.methods import BALANCES
 from scl_desktop.core.model.settings import ARCHS, PADDING_MODES, ROTATE_MODES
 from scl_desktop.core.training.config import LOSS_NORMS, SAMPLERS, cpu_defaults
+from scl_desktop.core.weights.catalogue import CATALOGUE
 from scl_desktop.gui import theme
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
-from scl_desktop.gui.widgets.config_form import ConfigForm
+from scl_desktop.gui.widgets.config_form import ConfigForm, OpenChoices
 from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart, legend_html
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+RANDOM_START = "random (as in the paper)"
+"""What the "Start from" box shows for no initial weights; the other entries are the weights catalogue's
+names, and a .pth file's path may be typed or pasted."""
 ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("overall", theme.OVERALL)]
 """The accuracy curves of the training pages: one per class role, and all classes together."""
 
@@ -31,6 +35,7 @@ ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("ove
 def config_choices(balances: tuple[str, ...] = BALANCES) -> dict[str, tuple[str, ...]]:
     """Combo-box values for the config fields that take one of a fixed set (``balances``: the form's strategies)."""
     return {"arch": ARCHS, "device": DEVICE_CHOICES, "sampler": SAMPLERS, "balance": balances, "loss_norm": LOSS_NORMS,
+            "weights_path": OpenChoices([e.name for e in CATALOGUE], none_text=RANDOM_START),
             "augment.rotate_mode": ROTATE_MODES, "augment.padding": PADDING_MODES}
 
 

@@ -4,6 +4,7 @@ current run, compare runs side by side, delete.
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -20,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from scl_desktop.core.errors import SclError
+from scl_desktop.core.weights.start import describe_start
 from scl_desktop.gui import dialogs
 from scl_desktop.gui.layout import splitter, tool_row
 from scl_desktop.gui.session import Session
@@ -150,7 +152,8 @@ class RunsPage(QWidget):
             return
         self.opened = run
         self.tabs.setCurrentIndex(0)
-        self.detail_label.setText(f"<b>{run.id}</b> — {run.kind}, {run.status_label}, seed {run.seed}<br>{run.path}")
+        self.detail_label.setText(f"<b>{run.id}</b> — {run.kind}, {run.status_label}, seed {run.seed}, started from "
+                                  f"{html.escape(describe_start(run.start_weights))}<br>{run.path}")
         self.loss_plot.remove_all_series()
         self.acc_plot.remove_all_series()
         try:

@@ -29,6 +29,18 @@ from scl_desktop.core.errors import ConfigError
 NONE_TEXT = "auto"
 
 
+class OpenChoices(tuple):
+    """Suggested values of a text field, shown in an editable combo box: any other text may be typed (a
+    file path, say); ``none_text`` names the unset value."""
+
+    none_text: str
+
+    def __new__(cls, values: Sequence[str], none_text: str = NONE_TEXT) -> OpenChoices:
+        obj = super().__new__(cls, values)
+        obj.none_text = none_text
+        return obj
+
+
 def _label(name: str, labels: Mapping[str, str] | None = None) -> str:
     if labels and name in labels:
         return labels[name]
@@ -47,7 +59,8 @@ def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
 class ConfigForm(QWidget):
     """Widgets for the fields of ``default`` (a dataclass instance); ``value()`` builds a new instance.
 
-    ``choices`` maps a field to its allowed values (a combo box); ``hidden`` fields keep the
+    ``choices`` maps a field to its allowed values (a combo box; ``OpenChoices``: suggestions, other text may be
+    typed); ``hidden`` fields keep the
     value from ``default``; ``labels`` maps
     a field name to its label (default: the name in words).
     """
@@ -99,9 +112,9 @@ class ConfigForm(QWidget):
             for option in options:
                 combo.addItem(str(option), option)
             if optional:
-                combo.insertItem(0, NONE_TEXT, None)
-            index = combo.findData(value)
-            combo.setCurrentIndex(max(index, 0))
+                combo.insertItem(0, getattr(options, "none_text", NONE_TEXT), None)
+            combo.setEditable(isinstance(options, OpenChoices))
+            self._select(combo, value)
             return combo
         if tp is bool:
             box = QCheckBox()
@@ -137,9 +150,21 @@ class ConfigForm(QWidget):
             changes[name] = self._read(name, editor, tp, optional)
         return dataclasses.replace(self._default, **changes)
 
+    @staticmethod
+    def _select(combo: QComboBox, value: Any) -> None:
+        index = combo.findData(value)
+        if index < 0 and combo.isEditable() and value is not None:
+            combo.setEditText(str(value))
+        else:
+            combo.setCurrentIndex(max(index, 0))
+
     def _read(self, name: str, editor: QWidget, tp: Any, optional: bool) -> Any:
         if isinstance(editor, QComboBox):
-            return editor.currentData()
+            if not editor.isEditable():
+                return editor.currentData()
+            text = editor.currentText().strip()
+            index = editor.findText(text)
+            return editor.itemData(index) if index >= 0 else (text or None)
         if isinstance(editor, QCheckBox):
             return editor.isChecked()
         if isinstance(editor, QSpinBox | QDoubleSpinBox):
@@ -174,7 +199,7 @@ class ConfigForm(QWidget):
             return
         editor, _tp, optional = self._editors[name]
         if isinstance(editor, QComboBox):
-            editor.setCurrentIndex(max(editor.findData(value), 0))
+            self._select(editor, value)
         elif isinstance(editor, QCheckBox):
             editor.setChecked(bool(value))
         elif isinstance(editor, QSpinBox | QDoubleSpinBox):
