@@ -126,6 +126,7 @@ def _image_model_options(p: argparse.ArgumentParser, cls: type) -> None:
     p.add_argument("--image-size", type=int, metavar="PX", help=h(cls, "image_size"))
     p.add_argument("--store-size", type=int, metavar="PX", help=h(cls, "store_size"))
     p.add_argument("--weights", dest="weights_path", metavar="NAME|FILE", help=h(cls, "weights_path"))
+    p.add_argument("--freeze-epochs", type=int, metavar="N", help=h(cls, "freeze_epochs"))
     _sgd_options(p, cls)
     for part in ("crop", "flip", "rotate", "color"):
         what = help_of(AugmentConfig, part).rstrip(".")

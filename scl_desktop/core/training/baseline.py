@@ -32,7 +32,14 @@ from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
-from scl_desktop.core.training.setup import eval_part, load_resume, make_sgd, maybe_compile, setup_device, training_data
+from scl_desktop.core.training.setup import (
+    eval_part,
+    image_model_sgd,
+    load_resume,
+    maybe_compile,
+    setup_device,
+    training_data,
+)
 from scl_desktop.core.weights.start import resolve_start_weights, start_args
 
 STAGE = "baseline"
@@ -110,9 +117,10 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
             model.train()
             return metrics.epoch_fields(scored[epoch])
 
+        optimizer, before_epoch = image_model_sgd(encoder, model.classifier.parameters(), config, device)
         loop = TrainLoop(
             stage=STAGE, title=f"Baseline ({method})", model=model,
-            optimizer=make_sgd(model.parameters(), config.lr, config.momentum, config.weight_decay, device),
+            optimizer=optimizer, before_epoch=before_epoch,
             amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
             batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_used(),
             generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,

@@ -119,9 +119,18 @@ class ImageModelSettings(SgdSettings):
     channels_last: bool = setting(True, "Memory layout that speeds up convolutions on CUDA.")
     compile: bool = setting(False, "torch.compile the model (slow first epoch, often faster later; CUDA only).")
     checkpoint_every: int = setting(10, "Save a resumable checkpoint every N epochs (0: only at the end); cancelling always saves one.")
+    freeze_epochs: int = setting(0, "With initial weights: leave the stem and first stage (conv1, bn1, layer1) unchanged for the first N epochs (learning rate 0 there; their BatchNorm statistics still adapt to your images), then train every layer (0: train every layer from the start).")
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _check(self.freeze_epochs >= 0, f"freeze_epochs={self.freeze_epochs} must not be negative.",
+               "Use e.g. 5, or 0 to train every layer from the start.")
+        _check(not self.freeze_epochs or self.weights_path is not None,
+               f"Freezing the first layers for {self.freeze_epochs} epochs needs initial weights to keep.",
+               "Give --weights NAME|FILE, or leave --freeze-epochs at 0.")
+        _check(not self.freeze_epochs or self.arch.startswith("resnet"),
+               f"The {self.arch} encoder has no ResNet stem (conv1, bn1, layer1) to freeze.",
+               "Leave --freeze-epochs at 0, or use a ResNet architecture.")
         _check(self.arch in ARCHS, f"Unknown architecture {self.arch!r}.", f"Use one of {', '.join(ARCHS)}.")
         _check(16 <= self.image_size <= 1024, f"image size {self.image_size} px is outside 16..1024.",
                "Use 224 (the paper's) on a GPU or 64 on a CPU.")

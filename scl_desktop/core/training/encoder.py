@@ -33,7 +33,13 @@ from scl_desktop.core.training.config import EncoderConfig
 from scl_desktop.core.training.distributed import DistContext
 from scl_desktop.core.training.loop import TrainLoop
 from scl_desktop.core.training.probe import PROBE_OFF, PROBE_STAGE, EncoderProbe
-from scl_desktop.core.training.setup import load_resume, make_sgd, maybe_compile, setup_device, training_data
+from scl_desktop.core.training.setup import (
+    image_model_sgd,
+    load_resume,
+    maybe_compile,
+    setup_device,
+    training_data,
+)
 from scl_desktop.core.weights.start import resolve_start_weights, start_args
 
 STAGE = "encoder"
@@ -122,9 +128,9 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
             w = None if weights_t is None else to_device(weights_t[positions], device)
             return dist.supcon_loss(features, y, config.temperature, sample_weights=w)  # all ranks' views
 
+        optimizer, before_epoch = image_model_sgd(model.encoder, model.head.parameters(), config, device)
         loop = TrainLoop(
-            stage=STAGE, title="Stage 1", model=model, optimizer=make_sgd(
-                model.parameters(), config.lr, config.momentum, config.weight_decay, device),
+            stage=STAGE, title="Stage 1", model=model, optimizer=optimizer, before_epoch=before_epoch,
             amp=amp, device=device, step_fn=step, sampler=sampler, num_samples=len(sampler),
             batch_size=config.batch_size, epochs=config.epochs, base_lr=config.lr, warmup_epochs=config.warmup_used(),
             generators={"augment": augment_rng}, checkpoint_path=run.checkpoint_file,

@@ -110,6 +110,7 @@ class TrainLoop:
     cancel: CancelToken | None = None
     nonfinite_hint: str = "Lower the learning rate."
     write_checkpoints: bool = True
+    before_epoch: Callable[[int], None] | None = None  # called with the 0-based epoch before it starts
 
     def __post_init__(self) -> None:
         self.scaler = self.amp.scaler(self.device)
@@ -195,6 +196,8 @@ class TrainLoop:
         epoch_times: list[float] = []
         last_loss: float | None = None
         while epoch < self.epochs:
+            if self.before_epoch is not None:
+                self.before_epoch(epoch)
             order = self._order(epoch)
             started = time.perf_counter() - resumed_seconds
             loss_sum = torch.tensor(resumed_loss, dtype=self._sum_dtype, device=self.device)
@@ -208,7 +211,7 @@ class TrainLoop:
                 global_step = epoch * self.steps_per_epoch + step
                 lr = cosine_lr(self.base_lr, global_step, self.total_steps, warmup_steps)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 positions = order[step * self.batch:(step + 1) * self.batch]
                 with devices.oom_guard(self.batch, self.device, self.title):
                     loss = self.step_fn(positions)

@@ -4,11 +4,12 @@ training data from the decoded store, the stored state to resume from, and the o
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from scl_desktop.core import devices
 from scl_desktop.core.data import store_size
@@ -35,8 +36,35 @@ def set_threads(num_threads: int | None) -> None:
         torch.set_num_threads(int(num_threads))
 
 
+STEM_PREFIXES = ("conv1.", "bn1.", "layer1.")
+"""The parameters of a ResNet's stem and first stage, which ``freeze_epochs`` holds still."""
+
+
+def image_model_sgd(encoder: nn.Module, others: Iterable[nn.Parameter], config: ImageModelSettings,
+                    device: torch.device) -> tuple[torch.optim.SGD, Callable[[int], None] | None]:
+    """The SGD of stage 1 or a baseline over ``encoder`` and ``others`` (head, classifier), and the
+    ``TrainLoop.before_epoch`` hook that holds the stem and first stage still (learning rate 0) for
+    ``config.freeze_epochs`` epochs (None when it is 0: then one parameter group, as always before)."""
+    others = list(others)
+    if not config.freeze_epochs:
+        return make_sgd([*encoder.parameters(), *others], config.lr, config.momentum, config.weight_decay,
+                        device), None
+    stem = [p for name, p in encoder.named_parameters() if name.startswith(STEM_PREFIXES)]
+    held = {id(p) for p in stem}
+    rest = [p for p in [*encoder.parameters(), *others] if id(p) not in held]
+    optimizer = make_sgd([{"params": stem, "stem": True}, {"params": rest}], config.lr, config.momentum,
+                         config.weight_decay, device)
+
+    def before_epoch(epoch: int) -> None:
+        for group in optimizer.param_groups:
+            if group.get("stem"):
+                group["lr_scale"] = 0.0 if epoch < config.freeze_epochs else 1.0
+    return optimizer, before_epoch
+
+
 def make_sgd(params: Any, lr: float, momentum: float, weight_decay: float, device: torch.device) -> torch.optim.SGD:
-    """SGD with momentum; the fused CUDA kernel where the device supports it."""
+    """SGD with momentum; the fused CUDA kernel where the device supports it. ``params``: parameters or
+    parameter groups (a group's ``lr_scale`` multiplies the loop's learning rate)."""
     kwargs: dict[str, Any] = {"lr": lr, "momentum": momentum, "weight_decay": weight_decay}
     if device.type == "cuda":
         kwargs["fused"] = True

@@ -81,3 +81,31 @@ def test_a_users_file_is_recorded_by_its_hash_and_zero_epochs_need_weights(tmp_p
                                  "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
     with pytest.raises(ConfigError, match="--weights"):
         EncoderConfig(epochs=0)
+
+
+def _resnet_weights(tmp_path):
+    torch.manual_seed(7)
+    path = tmp_path / "r18.pth"
+    torch.save(SupConModel("resnet18").encoder.state_dict(), path)
+    return path, torch.load(path)
+
+
+@pytest.mark.parametrize("epochs,held", [(1, True), (2, False)])
+def test_freeze_epochs_hold_the_stem_still_then_train_it(tmp_path, epochs, held):
+    path, start = _resnet_weights(tmp_path)
+    split = tiny_split(tmp_path / "data")
+    config = tiny_encoder_config(arch="resnet18", image_size=32, weights_path=str(path), freeze_epochs=1,
+                                 epochs=epochs)
+    encoder, _, _ = load_encoder(drive(train_encoder(split, config)))
+    state = encoder.state_dict()
+    for key in ("conv1.weight", "bn1.weight", "layer1.0.conv1.weight"):
+        assert torch.equal(state[key], start[key]) is held, key  # frozen in epoch 1, trained in epoch 2
+    assert not torch.equal(state["layer2.0.conv1.weight"], start["layer2.0.conv1.weight"])  # the rest trains
+    assert not torch.equal(state["bn1.running_mean"], start["bn1.running_mean"])  # statistics adapt meanwhile
+
+
+def test_freezing_needs_weights_and_a_resnet_stem(tmp_path):
+    with pytest.raises(ConfigError, match="--weights"):
+        EncoderConfig(freeze_epochs=2)
+    with pytest.raises(ConfigError, match="no ResNet stem"):
+        EncoderConfig(arch="tiny", weights_path="tiny.pth", freeze_epochs=1)
