@@ -83,8 +83,8 @@ def train_baseline(split: SplitManifest | None, config: BaselineConfig | None, c
             run = run_store.create("baseline", split, config.to_json(), config.seed, name=name, device=device)
             held.enter_context(run.writer("scl baseline"))
             yield Log(f"Run {run.id} ({method}) in {run.path}.")
-            if start is not None:
-                run.record_start_weights(start.to_json())
+        if start is not None:
+            run.record_start_weights(start.to_json())
         model = Predictor(encoder, LinearClassifier(dim, len(split.classes)), config.image_size, split.classes,
                           config.channels_last)
         logits_of = maybe_compile(prepare_model(model, device, config.channels_last).logits, config.compile)

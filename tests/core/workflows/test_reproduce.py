@@ -310,3 +310,23 @@ def test_tables_4_and_5_run_without_touching_the_runs_own_results(images, tmp_pa
     timed = [r for r in read_json(result.results)["rows"] if r["table"] == 5]
     assert [r["job"] for r in timed] == ["scl", "res-tiny-24px"]
     assert all(r["minutes"]["n"] == 1 and r["minutes"]["mean"] > 0 for r in timed)  # logic: epochs took some time
+
+
+def test_weights_start_every_encoder_and_add_probe_only_rows(images, tmp_path):
+    from scl_desktop.core.model.networks import SupConModel
+    from scl_desktop.core.runs.folder import Run
+
+    torch.manual_seed(9)
+    weights = tmp_path / "tiny.pth"
+    torch.save(SupConModel("tiny").encoder.state_dict(), weights)
+    config = ReproduceConfig(source=images, out=tmp_path / "w", **{**TINY, "seeds": (0,)}, tables=(1,),
+                             classifiers=("cb",), weights_path=str(weights))
+    assert [r.label for r in rows_of(1, config)] == ["Plain CE", "SCL-CB", "Probe only + SCL-CB"]
+    result = drive(reproduce(config))
+    assert result.cells_done == result.cells_total == 3 and not result.failed
+    cells = read_json(Path(config.out) / STATE_FILE)["cells"]
+    probe = Run(cells["s2/seed0/probe/SCL-CB"]["path"])
+    assert probe.config["epochs"] == 0 and probe.start_weights["file"] == str(weights)
+    assert Run(cells["s2/seed0/scl/SCL-CB"]["path"]).start_weights["file"] == str(weights)
+    assert Run(cells["s2/seed0/plain/Plain"]["path"]).start_weights["file"] == str(weights)
+    assert "| Probe only + SCL-CB | " in result.report.read_text(encoding="utf-8")
