@@ -19,8 +19,6 @@ Repeat the paper's experiments (Huang et al., ICASSP 2022) on your data with the
            CSCE divided by the batch size, no stage-1 warm-up, all undone)
   Table 5  resolution and stem: one encoder per --resolutions entry, with its training minutes
 
-Tables 1-3 run by default; ask for 4 and 5 with --tables (Table 5 trains one encoder per
-entry: resnet18-small at 64 px costs about 16 times resnet18 at 64 px).
 for every seed and every minority size s, on the paper's class-imbalance (CI) split: the first
 --majority classes in sorted order keep --major-frac of their images or --major-count of them,
 the others s, and --test-per-class images per class form a balanced test set. Tables 2 and 3
@@ -28,6 +26,12 @@ score each encoder with one classifier strategy (--ablation-classifier). Shared 
 once: the Table-1 encoder serves every SCL row of Table 1, the last row of Table 2 and the first
 of Table 3; stage 2 on its cached features takes seconds per strategy. SCL-Auto picks strategy
 and tau by validation balanced accuracy; the report lists what it chose per seed and s.
+
+Tables 1-3 run by default; ask for 4 and 5 with --tables. Table 4's stage-2 rows refit the
+Table-1 encoder (seconds each); its warm-up rows train one more encoder per seed and s. Table 5
+trains one encoder per --resolutions entry (resnet18-small at 64 px costs about 16 times
+resnet18 at 64 px). With --weights, "Probe only" rows fit the classifiers on the pretrained
+encoder as it is (no stage 1).
 
 --protocol-preset names the CI numbers of a dataset (the flags above replace them):
 {presets}
