@@ -6,6 +6,7 @@ Only one long task runs at a time (training competes for the same CPU/GPU).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
@@ -43,19 +44,44 @@ class Session(QObject):
         return self._store
 
     # -- state ---------------------------------------------------------------------------
+    # One rule keeps the three consistent: the current run was trained on the current split, which was
+    # drawn from the current dataset. A new dataset or split drops a run of another split; a run that is
+    # opened brings its own split and dataset along.
     def set_dataset(self, dataset: DatasetManifest | None) -> None:
         self.dataset = dataset
         self.split = None
         self.dataset_changed.emit(dataset)
         self.split_changed.emit(None)
+        if self.run is not None:  # it was trained on a split of the dataset before
+            self.set_run(None)
 
     def set_split(self, split: SplitManifest | None) -> None:
         self.split = split
         self.split_changed.emit(split)
+        if self.run is not None and (split is None or not run_matches(self.run, split)):
+            self.set_run(None)
 
     def set_run(self, run: Any) -> None:
+        """Make ``run`` current; when it was trained on another split than the current one, its split (and
+        dataset) become current too, so that every page works on the run's own data."""
         self.run = run
+        if run is not None and (self.split is None or not run_matches(run, self.split)):
+            split = run.split
+            if self.dataset is None or self.dataset.source != split.dataset.source:
+                self.dataset = split.dataset
+                self.dataset_changed.emit(split.dataset)
+            self.split = split
+            self.split_changed.emit(split)
         self.run_changed.emit(run)
+
+    def describe_run(self) -> str:
+        """The current run, its dataset and split in a few words (for the pages' "which run" labels)."""
+        run = self.run
+        if run is None:
+            return "no run"
+        name = f"{run.name} ({run.id})" if run.name else run.id
+        source = Path(run.record.get("source") or run.split.dataset.source).name
+        return f"{name}, {run.status_label}, on {source} ({run.split.protocol} split, train {len(run.split.train)})"
 
     # -- tasks ---------------------------------------------------------------------------
     @property
@@ -99,3 +125,9 @@ class Session(QObject):
 
     def _on_task_done(self) -> None:
         self.busy_changed.emit(False)
+
+
+def run_matches(run: Any, split: SplitManifest) -> bool:
+    """Whether ``run`` was trained on ``split`` (the same dataset, classes and train and test images)."""
+    recorded = run.record.get("split_fingerprint")
+    return (recorded or run.split.fingerprint()) == split.fingerprint()

@@ -228,3 +228,43 @@ def test_classifier_page_offers_every_strategy_and_fits_tau_norm_and_auto(qtbot,
     window.show_page("evaluate")
     shown = {r.method for r in window.pages["evaluate"].table.rows if r.run_id == run.id}
     assert shown == {"SCL-TauNorm", "SCL-Auto"}
+
+
+def test_a_new_dataset_drops_the_run_of_the_old_one_and_an_opened_run_brings_its_data(
+        qtbot, window, tiny_dataset: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    import shutil
+
+    import_tiny(qtbot, window, tiny_dataset)
+    page = window.pages["dataset"]
+    page.s_spin.setValue(3)  # this dataset's own split numbers
+    page.build_split()
+    train_stage1(qtbot, window, epochs=1)
+    first = window.session.run
+    assert first is not None and first.split.fingerprint() == window.session.split.fingerprint()
+    assert window.pages["classifier"].controls.start_button.isEnabled()
+
+    other = tmp_path / "other_scenes"
+    shutil.copytree(tiny_dataset, other)
+    import_tiny(qtbot, window, other)
+    session = window.session
+    assert session.dataset.source == str(other) and session.split is not None
+    assert session.run is None, "the run of the previous dataset must not stay current"
+    classifier = window.pages["classifier"]
+    assert not classifier.controls.start_button.isEnabled(), "Fit would re-fit the old dataset's encoder"
+    assert "No encoder yet" in classifier.run_label.text()
+    encoder = window.pages["encoder"]
+    assert "No run yet" in encoder.run_label.text() and "other_scenes" in encoder.run_label.text()
+    assert encoder.controls.progress.status.text() != "Build a split on the Dataset page first."
+    assert not encoder.next_button.isEnabled()
+    assert page.s_spin.value() == 10, "a new dataset starts from the default split numbers, not the last ones"
+
+    window.show_page("runs")
+    runs = window.pages["runs"]
+    runs.refresh()
+    runs.select_run(first.id)
+    runs.open_selected()
+    runs.buttons["use"].click()
+    assert session.run.id == first.id
+    assert session.dataset.source == str(tiny_dataset) and session.split.fingerprint() == first.split.fingerprint()
+    assert first.id in classifier.run_label.text() and tiny_dataset.name in classifier.run_label.text()
+    no_errors(window)

@@ -5,6 +5,7 @@ majority / minority / overall accuracy per epoch (auto draws no curves: it logs 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -74,15 +75,21 @@ class ClassifierPage(QWidget):
         plots = splitter(Qt.Orientation.Horizontal, curves, with_legend(self.class_bars), sizes=(500, 380))
         lay_out_training_page(self, left, self.controls, self.run_label, plots, self.next_button, (360, 900))
         session.run_changed.connect(self._run_changed)
+        session.busy_changed.connect(lambda _busy: self._run_changed(self.session.run))
         self._run_changed(session.run)
 
     def _run_changed(self, run: Any) -> None:
         ok = run is not None and run.kind == "scl"
         self.controls.set_startable(ok)
         if ok:
-            self.run_label.setText(f"Encoder of run <b>{run.id}</b> ({run.status_label}).")
+            self.run_label.setText(f"Fits on the encoder of run <b>{html.escape(self.session.describe_run())}</b>.")
         elif run is not None:
-            self.run_label.setText(f"Run {run.id} is a {run.kind} run; stage 2 needs a two-stage run.")
+            self.run_label.setText(f"Run {run.id} is a {run.kind} run; stage 2 needs a two-stage run: train one "
+                                   "on the Encoder page or open one on the Runs page.")
+        else:
+            self.run_label.setText("No encoder yet: train one on the Encoder page or open a run on the Runs page.")
+        if self.session.busy or not ok:
+            self.next_button.setEnabled(False)
 
     def start(self) -> None:
         """Fit the linear classifier with the form's configuration on the current run."""

@@ -369,9 +369,12 @@ class DatasetPage(QWidget):
                              + (f"; {n_skipped} file(s) skipped (see Import report)." if n_skipped else "."))
         self.session.log.emit(f"Imported {dataset.source}: {len(dataset.items)} images, {len(dataset.classes)} classes, "
                               f"{n_skipped} skipped", "info")
+        previous = self.session.dataset
         self.session.set_dataset(dataset)
         if self._source is None:
             self.set_split_config(demo_split_config())
+        elif previous is None or previous.source != dataset.source:  # another dataset: not the last one's numbers
+            self.set_split_config(SplitConfig())
         if dataset.items:
             self.build_split(quiet=True)
 

@@ -5,6 +5,8 @@ majority / minority / overall accuracy per probed epoch with its latest per-clas
 
 from __future__ import annotations
 
+import html
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -34,6 +36,8 @@ from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
 from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart
 from scl_desktop.gui.widgets.task_controls import TaskControls
+
+NO_SPLIT = "Build a split on the Dataset page first."
 
 
 class EncoderPage(QWidget):
@@ -83,17 +87,28 @@ class EncoderPage(QWidget):
 
         session.split_changed.connect(self._state_changed)
         session.run_changed.connect(self._state_changed)
+        session.busy_changed.connect(self._state_changed)
         self._state_changed()
 
     def _state_changed(self, *_args: object) -> None:
-        run = self.session.run
+        run, split = self.session.run, self.session.split
         resumable = run is not None and run.kind == "scl" and run.status != "done"
-        self.controls.set_startable(self.session.split is not None or resumable, resume=resumable)
-        if self.session.split is None and run is None:
-            self.controls.progress.status.setText("Build a split on the Dataset page first.")
+        self.controls.set_startable(split is not None or resumable, resume=resumable)
+        status = self.controls.progress.status
+        if split is None and run is None:
+            status.setText(NO_SPLIT)
+        elif status.text() == NO_SPLIT:
+            status.setText("")
         if run is not None:
-            self.run_label.setText(f"Current run: <b>{run.id}</b> ({run.status_label}) — {run.path}")
-        self.next_button.setEnabled(run is not None and run.kind == "scl")
+            self.run_label.setText(f"Current run: <b>{html.escape(self.session.describe_run())}</b> — {run.path}")
+        elif split is not None:
+            self.run_label.setText(f"No run yet: Start trains a new encoder on the split of "
+                                   f"<b>{html.escape(Path(split.dataset.source).name)}</b> ({len(split.train)} "
+                                   "training images).")
+        else:
+            self.run_label.setText("No run yet.")
+        self.next_button.setEnabled(run is not None and run.kind == "scl" and run.status == "done"
+                                    and not self.session.busy)
 
     # -- starting ------------------------------------------------------------------------
     def start(self) -> None:
@@ -120,6 +135,9 @@ class EncoderPage(QWidget):
         task = self.session.start_task("Stage 1 (encoder)", factory)
         if not self.controls.track(task, message):
             return
+        if not keep_curves:  # a new run: the previous one is no longer the current run
+            self.session.set_run(None)
+            self.run_label.setText("Starting a new run…")
         if not keep_curves:
             for plot in (self.loss_plot, self.lr_plot, self.probe_plot):
                 plot.clear_points()
