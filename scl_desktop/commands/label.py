@@ -42,7 +42,10 @@ def register(subparsers: Any) -> None:
                               description=LABEL_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder) from `scl runs list`")
     p.add_argument("inputs", metavar="INPUT", nargs="+", help="image files, GeoTIFF scenes or folders of them")
-    p.add_argument("--out", metavar="CSV", help="results table, one row per image or window")
+    p.add_argument("--out", metavar="CSV", help="results table, one row per image or window (UTF-8 with a "
+                                                "byte-order mark, so spreadsheets show non-ASCII names)")
+    p.add_argument("--csv-no-bom", action="store_true",
+                   help="write the CSV as plain UTF-8, without the byte-order mark (for tools that do not expect one)")
     p.add_argument("--geojson", metavar="FILE", help="window footprints in WGS84 (RFC 7946) with the same columns")
     p.add_argument("--raster", metavar="TIF",
                    help="classification GeoTIFF (one pixel per window, class index, colour table, class names); "
@@ -125,7 +128,7 @@ def run_label(args: argparse.Namespace) -> int:
         problems.append(f"{raster} was not written: no input was cut into windows (use --grid to cut small images).")
         dropped += [p for p in (raster, confidence) if p]
         raster = confidence = None
-    report = geo_export.export_outputs(result, args.out, geojson, raster, confidence)
+    report = geo_export.export_outputs(result, args.out, geojson, raster, confidence, csv_bom=not args.csv_no_bom)
     print(report.describe(), file=sys.stderr)
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)

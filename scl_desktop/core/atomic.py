@@ -142,9 +142,10 @@ def write_bytes(target: str | os.PathLike[str], data: bytes) -> Path:
     return Path(target)
 
 
-def write_text(target: str | os.PathLike[str], text: str) -> Path:
-    """Atomically write UTF-8 ``text`` to ``target``."""
-    return write_bytes(target, text.encode("utf-8"))
+def write_text(target: str | os.PathLike[str], text: str, *, bom: bool = False) -> Path:
+    """Atomically write UTF-8 ``text`` to ``target`` (``bom``: after a byte-order mark, as spreadsheet
+    programs need to read a CSV as UTF-8)."""
+    return write_bytes(target, text.encode("utf-8-sig" if bom else "utf-8"))
 
 
 def write_json(target: str | os.PathLike[str], obj: Any) -> Path:

@@ -120,10 +120,11 @@ class Evaluation:
         return buf.getvalue()
 
     def write(self, folder: str | os.PathLike[str]) -> Path:
-        """Write evaluation.json, per_class.csv and confusion.csv into ``folder`` (each atomically)."""
+        """Write evaluation.json, per_class.csv and confusion.csv into ``folder`` (each atomically; the CSVs
+        with a UTF-8 byte-order mark, for spreadsheet programs)."""
         folder = Path(folder)
-        write_text(folder / PER_CLASS_FILE, self.per_class_csv())
-        write_text(folder / CONFUSION_FILE, self.confusion_csv())
+        write_text(folder / PER_CLASS_FILE, self.per_class_csv(), bom=True)
+        write_text(folder / CONFUSION_FILE, self.confusion_csv(), bom=True)
         write_json(folder / EVALUATION_FILE, self.to_json())
         return folder
 

@@ -11,10 +11,11 @@ from scl_desktop.core.paths import APP_NAME
 
 
 def create_app(argv: Sequence[str] | None = None):  # noqa: ANN201 - QApplication, imported lazily
-    """The QApplication (created once) with the app's name, icon and style sheet."""
+    """The QApplication (created once) with the app's name, icon, style sheet and wheel guard
+    (``wheel_guard``: scrolling a form never changes a spin box or combo box)."""
     from PySide6.QtWidgets import QApplication
 
-    from scl_desktop.gui import theme
+    from scl_desktop.gui import theme, wheel_guard
 
     app = QApplication.instance()
     if app is None:
@@ -24,6 +25,7 @@ def create_app(argv: Sequence[str] | None = None):  # noqa: ANN201 - QApplicatio
     app.setOrganizationName(APP_NAME)
     app.setWindowIcon(theme.icon("app"))
     app.setStyleSheet(theme.style_sheet())
+    wheel_guard.install(app)
     return app
 
 

@@ -87,11 +87,12 @@ def test_json_round_trip_and_files(tmp_path):
     assert Evaluation.from_json(json.loads(json.dumps(ev.to_json()))) == ev
     ev.write(tmp_path)
     assert Evaluation.load(tmp_path) == ev
-    with open(tmp_path / "per_class.csv", newline="") as fh:
+    assert (tmp_path / "per_class.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # for spreadsheets
+    with open(tmp_path / "per_class.csv", newline="", encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["class"] for r in rows] == list(CLASSES)
     assert rows[0] == {"class": "a", "role": "majority", "accuracy": "50.0000", "support": "2"}
-    with open(tmp_path / "confusion.csv", newline="") as fh:
+    with open(tmp_path / "confusion.csv", newline="", encoding="utf-8-sig") as fh:
         conf = list(csv.reader(fh))
     assert conf[0][1:] == list(CLASSES)
     assert conf[1] == ["a", "1", "1", "0"]

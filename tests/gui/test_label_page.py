@@ -125,7 +125,9 @@ def test_demo_scene_dropped_labelled_reviewed_and_exported(qtbot, window, page, 
     names = {p.name for p in report.written}
     assert names == {"labels.csv", "labels.geojson", "labels_classes.tif", "labels_classes.tif.aux.xml",
                      "labels_classes.qml", "labels_confidence.tif"}
-    with open(tmp_path / "labels.csv", newline="") as fh:
+    assert page.exporter.csv_bom.isChecked()  # by default the CSV has a byte-order mark, for spreadsheets
+    assert (tmp_path / "labels.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    with open(tmp_path / "labels.csv", newline="", encoding="utf-8-sig") as fh:
         assert len(list(csv.DictReader(fh))) == len(result.rows)
     text = page.exporter.report.text()
     assert f"Written</b> ({len(names)}): labels.csv, " in text and "Not written" not in text
@@ -144,11 +146,13 @@ def test_folder_of_images_and_outputs_that_cannot_be_made(qtbot, window, page, t
 
     # the CSV button asks where (a save dialog) and writes there
     monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, **k: (str(tmp_path / "table"), ""))
+    page.exporter.csv_bom.setChecked(False)  # plain UTF-8
     page.exporter.buttons["csv"].click()
     wait_idle(qtbot, window)
     no_errors(window)
     assert page.exporter.last_report.written == [tmp_path / "table.csv"]
-    with open(tmp_path / "table.csv", newline="") as fh:
+    assert (tmp_path / "table.csv").read_bytes().startswith(b"path,")
+    with open(tmp_path / "table.csv", newline="", encoding="utf-8") as fh:
         assert len(list(csv.DictReader(fh))) == len(result.rows)
 
     # "all to folder": what cannot be made is listed with the reason, the rest is written

@@ -3,7 +3,9 @@
 * **CSV**: one row per image or window (columns ``types.CSV_FIELDS``). Text cells that a
   spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``, tab or CR: class
   or file names) get a leading ``'``; numbers never do. File names that are not valid UTF-8 are
-  written with ``\\xNN`` for the bytes that are not (``data.manifest.display_path``).
+  written with ``\\xNN`` for the bytes that are not (``data.manifest.display_path``). The file is
+  UTF-8 with a byte-order mark (``CSV_ENCODING``) so that spreadsheet programs show non-ASCII
+  class and file names as they are; ``csv_bom=False`` leaves the mark out (plain UTF-8).
 * **GeoJSON**: one Feature per row of an input with WGS84 coordinates, its window footprint as a
   Polygon in WGS84 longitude/latitude (RFC 7946: no ``crs`` member, exterior ring
   counter-clockwise), with the CSV columns as properties. Rows without georeference, or of a
@@ -47,6 +49,8 @@ NODATA_CONFIDENCE = -1.0
 COORD_DECIMALS = 8  # about 1 mm
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 """First characters that make a spreadsheet treat a text cell as a formula (CSV injection)."""
+CSV_ENCODING = "utf-8-sig"
+"""The CSV's encoding: UTF-8 with a byte-order mark, which spreadsheet programs need to read it as UTF-8."""
 NO_FOOTPRINTS = ("none of the labelled inputs is georeferenced with a CRS that converts to WGS84, "
                  "so there are no footprints")
 
@@ -78,8 +82,8 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def _write_csv_file(result: LabelResult, path: Path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+def _write_csv_file(result: LabelResult, path: Path, bom: bool = True) -> None:
+    with open(path, "w", newline="", encoding=CSV_ENCODING if bom else "utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_FIELDS)
         for row in result.rows:
@@ -322,13 +326,14 @@ def _failure(exc: BaseException, target: Path | None, report: ExportReport) -> B
 
 def export_outputs(result: LabelResult, csv_path: str | os.PathLike[str] | None = None,
                    geojson: str | os.PathLike[str] | None = None, raster: str | os.PathLike[str] | None = None,
-                   confidence: str | os.PathLike[str] | None = None) -> ExportReport:
+                   confidence: str | os.PathLike[str] | None = None, *, csv_bom: bool = True) -> ExportReport:
     """Write the requested outputs, all together or none (see the module docstring).
 
     ``confidence`` (a path) also needs ``raster``; with several scenes it is named like the class
-    rasters. Refuses with ``ConfigError`` before writing anything: an output that is an input or
-    another output, no row with WGS84 coordinates for GeoJSON, no scene for a raster, more classes
-    than a raster holds. If writing fails or is interrupted, raises an ``SclError`` (``DiskFullError``
+    rasters. ``csv_bom``: start the CSV with a UTF-8 byte-order mark (for spreadsheets; False:
+    plain UTF-8). Refuses with ``ConfigError`` before writing anything: an output that is an input
+    or another output, no row with WGS84 coordinates for GeoJSON, no scene for a raster, more
+    classes than a raster holds. If writing fails or is interrupted, raises an ``SclError`` (``DiskFullError``
     for a full disk, ``Cancelled`` for Ctrl-C) whose message says which files are on disk.
     """
     outputs = Outputs(csv_path, geojson, raster, confidence)
@@ -345,7 +350,7 @@ def export_outputs(result: LabelResult, csv_path: str | os.PathLike[str] | None 
     outputs.check(result.inputs)
     jobs: list[tuple[Path, str, Callable[[Path], None]]] = []
     if csv_path is not None:
-        jobs.append((Path(csv_path), ".csv", lambda p: _write_csv_file(result, p)))
+        jobs.append((Path(csv_path), ".csv", lambda p: _write_csv_file(result, p, csv_bom)))
     if geojson is not None:
         jobs.append((Path(geojson), ".geojson", lambda p: _write_geojson_file(result, p)))
     if raster is not None:

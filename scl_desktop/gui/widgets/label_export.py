@@ -3,7 +3,8 @@ and the export report: what was written, and what was not and why.
 
 The files are written by ``core.labelling.export.export_outputs`` in a worker task. Outputs a result
 cannot give (GeoJSON without georeferenced inputs, rasters without scenes) are disabled with the
-reason as tooltip, and left out with the reason when "All to folder…" asks for everything.
+reason as tooltip, and left out with the reason when "All to folder…" asks for everything. The CSV
+starts with a byte-order mark for spreadsheet programs unless "CSV for spreadsheets" is unticked.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ SAVE_AS = {"csv": (".csv", "CSV (*.csv)"), "geojson": (".geojson", "GeoJSON (*.g
            "raster": (".tif", "GeoTIFF (*.tif *.tiff)")}
 
 
-def export_step(result: Any, targets: dict[str, Path], _token: CancelToken) -> Generator[Any, None, Any]:
-    """Write ``targets`` (kind -> path) with ``geo_export.export_outputs``; returns its ``ExportReport``."""
+def export_step(result: Any, targets: dict[str, Path], _token: CancelToken,
+                csv_bom: bool = True) -> Generator[Any, None, Any]:
+    """Write ``targets`` (kind -> path) with ``geo_export.export_outputs`` (``csv_bom``: the CSV starts with
+    a UTF-8 byte-order mark); returns its ``ExportReport``."""
     yield Log(f"Writing {', '.join(str(p) for p in targets.values())}")
     return geo_export.export_outputs(result, targets.get("csv"), targets.get("geojson"), targets.get("raster"),
-                                     targets.get("confidence"))
+                                     targets.get("confidence"), csv_bom=csv_bom)
 
 
 def export_problems(result: Any) -> dict[str, str]:
@@ -74,6 +77,12 @@ class ExportPanel(QWidget):
         self.with_confidence = QCheckBox("with confidence raster")
         self.with_confidence.setToolTip("Also write the confidence of each window as a float GeoTIFF beside the "
                                         "classification raster (<name>_confidence.tif).")
+        self.csv_bom = QCheckBox("CSV for spreadsheets")
+        self.csv_bom.setObjectName("csvBom")
+        self.csv_bom.setChecked(True)
+        self.csv_bom.setToolTip("Start the CSV with a UTF-8 byte-order mark, so that spreadsheet programs show "
+                                "non-ASCII class and file names as they are. Untick for plain UTF-8 (for tools "
+                                "that do not expect the mark).")
         self.report = QLabel("")
         self.report.setObjectName("exportReport")
         self.report.setWordWrap(True)
@@ -83,6 +92,8 @@ class ExportPanel(QWidget):
         row.addWidget(QLabel("<b>Export</b>"))
         for key in ("csv", "geojson", "raster"):
             row.addWidget(self.buttons[key])
+            if key == "csv":
+                row.addWidget(self.csv_bom)
         row.addWidget(self.with_confidence)
         row.addWidget(self.buttons["all"])
         row.addStretch(1)
@@ -108,6 +119,7 @@ class ExportPanel(QWidget):
             button.setEnabled(ready and problem is None)
             button.setToolTip(f"Not available: {problem}." if problem else self._tips[kind])
         self.with_confidence.setEnabled(ready and "raster" not in self.problems)
+        self.csv_bom.setEnabled(ready and "csv" not in self.problems)
 
     # -- choosing where ------------------------------------------------------------------
     def choose(self, kind: str) -> None:
@@ -160,8 +172,8 @@ class ExportPanel(QWidget):
         if not wanted:
             self._show_report(geo_export.ExportReport(), skipped)
             return
-        result = self.result
-        task = self.session.start_task("Export", lambda token: export_step(result, wanted, token))
+        result, bom = self.result, self.csv_bom.isChecked()
+        task = self.session.start_task("Export", lambda token: export_step(result, wanted, token, bom))
         if task is None:
             return
         task.event.connect(self._on_event)

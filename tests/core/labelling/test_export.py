@@ -85,7 +85,7 @@ def test_outputs_are_in_the_right_place(tmp_path, crs, origin, pixel):
     assert {p.name for p in report.written} == {"r.csv", "r.geojson", "c.tif", "c.tif.aux.xml", "c.qml", "p.tif"}
     assert not report.not_written
 
-    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8-sig")))
     assert tuple(rows[0]) == CSV_FIELDS and len(rows) == len(result.rows) == 20
     for row, text in zip(result.rows, rows, strict=True):
         b, lon, lat = expected_window_geo(str(scene), row)
@@ -209,7 +209,7 @@ def test_real_scenes_outputs_are_in_the_right_place(tmp_path):
     assert len(result.rows) == result.total == 16 + 64 + 64
     report = export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "classes.tif")
     rows = {(Path(r["path"]).name, int(r["cell_row"]), int(r["cell_col"])): r
-            for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8"))}
+            for r in csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8-sig"))}
     features = json.loads((tmp_path / "r.geojson").read_text(encoding="utf-8"))["features"]
     assert len(rows) == len(features) == 144
     for row, feature in zip(result.rows, features, strict=True):
@@ -394,8 +394,27 @@ def test_text_cells_that_start_a_formula_are_neutralised_numbers_never(tmp_path,
                         model.default_tile)
     result = label(model, ["=HYPERLINK(1).tif"], tile=32)
     export_outputs(result, csv_path=tmp_path / "r.csv")
-    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8")))
+    rows = list(csv.DictReader(open(tmp_path / "r.csv", encoding="utf-8-sig")))
     assert {r["path"] for r in rows} == {"'=HYPERLINK(1).tif"}
     assert {r["predicted"] for r in rows} == {"'=cmd|' /C calc'!A0", "'+green"}
     assert {r["top3_class"] for r in rows} == {"'@blue"}
     assert all(r["minx"].startswith("-") and float(r["minx"]) < 0 for r in rows)  # negative numbers stay numbers
+
+
+def test_csv_has_a_byte_order_mark_for_spreadsheets_unless_asked_not_to(tmp_path):
+    scene = halves_scene(tmp_path / "scène.tif", crs="EPSG:3857", origin=(-20000.0, -10000.0))
+    model = colour_model()
+    names = ("Hafen/Überseehafen", "résidentiel", "水")
+    model = type(model)(model.predictor, names, model.size, model.raster, model.default_tile)
+    result = label(model, [scene], tile=32)
+    export_outputs(result, csv_path=tmp_path / "bom.csv")
+    export_outputs(result, csv_path=tmp_path / "plain.csv", csv_bom=False)
+    with_bom, plain = (tmp_path / "bom.csv").read_bytes(), (tmp_path / "plain.csv").read_bytes()
+    assert with_bom.startswith(b"\xef\xbb\xbf") and not plain.startswith(b"\xef\xbb\xbf")
+    assert with_bom[3:] == plain  # the same table, only the mark differs
+    rows = list(csv.DictReader(open(tmp_path / "bom.csv", encoding="utf-8-sig", newline="")))
+    assert tuple(rows[0]) == CSV_FIELDS  # the mark does not stick to the first column's name
+    assert {r["predicted"] for r in rows} == {"Hafen/Überseehafen", "résidentiel"}
+    assert {r["path"] for r in rows} == {str(scene)}
+    assert "Hafen/Überseehafen" in plain.decode("utf-8")
+    assert not list(tmp_path.glob(".*tmp"))  # written atomically, no temporaries left

@@ -269,14 +269,16 @@ def test_cli_label_folder_and_scene(trained, tmp_path, capsys):
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 48 and summary["outputs"]["written"] == [str(tmp_path / "r.csv")]
-    assert len((tmp_path / "r.csv").read_text().splitlines()) == 49
+    assert len((tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()) == 49
+    assert (tmp_path / "r.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # for spreadsheets
 
     scene = halves_scene(tmp_path / "scene.tif", crs="EPSG:32618")
     args = ["label", run.id, str(scene), "--out", str(tmp_path / "s.csv"), "--geojson", str(tmp_path / "s.geojson"),
             "--raster", str(tmp_path / "s.tif"), "--confidence", str(tmp_path / "p.tif"), "--tile", "32",
-            "--edge", "pad", "--batch-size", "4", "--readers", "1"]
+            "--edge", "pad", "--batch-size", "4", "--readers", "1", "--csv-no-bom"]
     assert cli.main(args) == 0
     assert all((tmp_path / name).is_file() for name in ("s.csv", "s.geojson", "s.tif", "s.tif.aux.xml", "s.qml", "p.tif"))
+    assert (tmp_path / "s.csv").read_bytes().startswith(b"path,")  # --csv-no-bom: plain UTF-8
     assert "written:" in capsys.readouterr().err
 
 
@@ -363,7 +365,7 @@ def test_a_scene_without_a_way_to_wgs84_keeps_native_coordinates_and_the_rest_go
     assert "left out of the GeoJSON: " + str(odd) in report.describe()
     features = json.loads((tmp_path / "r.geojson").read_text())["features"]
     assert len(features) == 20 and {f["properties"]["path"] for f in features} == {str(utm)}
-    assert len((tmp_path / "r.csv").read_text().splitlines()) == 41
+    assert len((tmp_path / "r.csv").read_text(encoding="utf-8-sig").splitlines()) == 41
 
 
 def test_a_broken_proj_database_does_not_stop_labelling(tmp_path, monkeypatch):
@@ -405,7 +407,7 @@ def test_file_names_that_are_not_utf8_are_labelled_and_written_readably(tmp_path
     result = label(colour_model(), [folder], tile=32)
     assert {r.path for r in result.rows} == {odd_scene, odd_image} and len(result.rows) == 21
     export_outputs(result, tmp_path / "r.csv", tmp_path / "r.geojson", tmp_path / "c.tif")
-    text = (tmp_path / "r.csv").read_text(encoding="utf-8")  # valid UTF-8
+    text = (tmp_path / "r.csv").read_text(encoding="utf-8-sig")  # valid UTF-8
     assert f"{folder}/sc\\xe8ne.tif" in text and f"{folder}/\\xff.png" in text
     paths = {f["properties"]["path"] for f in json.loads((tmp_path / "r.geojson").read_text("utf-8"))["features"]}
     assert paths == {f"{folder}/sc\\xe8ne.tif"}
