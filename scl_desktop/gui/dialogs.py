@@ -29,16 +29,18 @@ from PySide6.QtWidgets import (
 from scl_desktop import __version__
 from scl_desktop.core import paths
 from scl_desktop.core.errors import SclError
+from scl_desktop.gui.messages import for_gui
 from scl_desktop.gui.settings import DEVICES, AppSettings
 
 
 def error_text(error: object) -> tuple[str, str]:
-    """(message, hint) for an exception or a plain message: what went wrong and what to do."""
+    """(message, hint) for an exception or a plain message: what went wrong and what to do, in the
+    window's terms (``messages.for_gui``: the window's actions instead of `scl` commands)."""
     if isinstance(error, SclError):
-        return error.what, error.hint
+        return for_gui(error.what), for_gui(error.hint)
     if isinstance(error, BaseException):
         return f"{type(error).__name__}: {error}", "This is unexpected; the details and the log file say more."
-    return str(error), ""
+    return for_gui(str(error)), ""
 
 
 def show_error(parent: QWidget, title: str, error: object, details: str = "") -> QMessageBox:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from scl_desktop import __version__
 from scl_desktop.core.errors import SclError
 from scl_desktop.gui import dialogs, theme
+from scl_desktop.gui.messages import for_gui
 from scl_desktop.gui.pages.classifier_page import ClassifierPage
 from scl_desktop.gui.pages.dataset_page import DatasetPage
 from scl_desktop.gui.pages.device_page import DevicePage
@@ -85,7 +86,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
         self._build_menus()
 
-        self.session.log.connect(self.log_panel.append_message)
+        self.session.log.connect(lambda message, level: self.log_panel.append_message(for_gui(message), level))
         self.session.error.connect(self.show_error)
         self.session.busy_changed.connect(self._on_busy_changed)
         for page in self.pages.values():

@@ -12,10 +12,10 @@ _COMMAND = re.compile(r"`scl ([a-z-]+)([^`]*)`")
 _ACTIONS: tuple[tuple[str, str, str], ...] = (
     # (command, a word its options must contain or "", what to do in the window)
     ("train", "--resume", "Resume on the Encoder page"),
-    ("train", "", "Start on the Encoder page"),
-    ("fit", "", "Fit on the Classifier page"),
-    ("baseline", "--resume", "Resume the baseline on the Evaluate page"),
-    ("baseline", "", "Train baseline on the Evaluate page"),
+    ("train", "", "Start training on the Encoder page"),
+    ("fit", "", "Fit classifier on the Classifier page"),
+    ("baseline", "--resume", ""),  # no such button: the command stays
+    ("baseline", "", "Train Plain baseline on the Evaluate page"),
     ("evaluate", "", "the Evaluate page"),
     ("split", "", "Build split on the Dataset page"),
     ("import", "", "drop the folder on the Dataset page"),
@@ -29,7 +29,7 @@ def _action(match: re.Match[str]) -> str:
     command, options = match.group(1), match.group(2)
     for name, needs, action in _ACTIONS:
         if name == command and needs in options:
-            return action
+            return action or match.group(0)
     return match.group(0)
 
 

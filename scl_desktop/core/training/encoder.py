@@ -157,8 +157,8 @@ def train_encoder(split: SplitManifest | None, config: EncoderConfig | None, run
             dist.shutdown()
         if result.status == "cancelled":
             if dist.is_main:
-                run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}")
-            raise Cancelled(f"Stage 1 of run {run.id} was cancelled in epoch {result.epochs_done + 1}; "
+                run.set_status("cancelled", f"cancelled in epoch {result.epochs_done + 1}/{config.epochs}")
+            raise Cancelled(f"Stage 1 of run {run.id} was cancelled in epoch {result.epochs_done + 1}/{config.epochs}; "
                             "its checkpoint was saved.", f"Continue with `scl train --resume {run.id}`.", kept=run)
         if dist.is_main:
             run.set_status("done")

@@ -174,7 +174,8 @@ class EncoderPage(QWidget):
 
     def _on_cancelled(self, run: Any) -> None:
         last = self._last_epoch
-        done = f" after epoch {last.epoch}/{last.epochs}" if last is not None else ""
+        done = f" in epoch {last.epoch + 1}/{last.epochs} (epoch {last.epoch} was the last finished)" \
+            if last is not None else ""
         self.controls.progress.status.setText(
             f"Cancelled{done}; the checkpoint was kept: Resume continues from it." if run is not None
             else "Cancelled before training began; nothing was kept.")
