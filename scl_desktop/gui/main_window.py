@@ -6,6 +6,7 @@ It wires pages to the shared ``Session`` and shows every error in a dialog and t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -30,9 +31,10 @@ from scl_desktop.gui.pages.encoder_page import EncoderPage
 from scl_desktop.gui.pages.evaluate_page import EvaluatePage
 from scl_desktop.gui.pages.label_page import LabelPage
 from scl_desktop.gui.pages.runs_page import RunsPage
-from scl_desktop.gui.session import Session
+from scl_desktop.gui.session import Session, run_matches
 from scl_desktop.gui.settings import AppSettings, window_settings
 from scl_desktop.gui.widgets.log_panel import LogPanel
+from scl_desktop.logging_setup import log_file
 
 
 class MainWindow(QMainWindow):
@@ -96,9 +98,55 @@ class MainWindow(QMainWindow):
         self.sidebar.setCurrentRow(0)
         self.resize(1280, 820)
         self._restore_layout()
+        self.log_panel.show_earlier(log_file())
         if settings_warning:
             self.log_panel.append_message(settings_warning, "warning")
         self._show_drop_hint()
+        self._pending_run: str | None = None
+        for signal in (self.session.dataset_changed, self.session.split_changed, self.session.run_changed):
+            signal.connect(self._remember_session)
+
+    # -- the session across launches -----------------------------------------------------
+    def session_state(self) -> dict[str, Any]:
+        """What to restore at the next launch: the Dataset page's import and split, the current run's id."""
+        state = self.pages["dataset"].import_state()
+        if state is None:
+            return {}
+        return {**state, "run": self.session.run.id if self.session.run is not None else None}
+
+    def _remember_session(self, *_args: object) -> None:
+        if self._pending_run is None:  # not while a restore is still on its way
+            self.settings.last_session = self.session_state()
+            self.save_settings()
+
+    def restore_session(self) -> bool:
+        """Import the last session's dataset again, build its split and make its run current once the split is
+        there; False when there is nothing to restore (or its dataset is gone)."""
+        state = dict(self.settings.last_session)
+        if not state:
+            return False
+        self._pending_run = state.get("run") or ""
+        if not self.pages["dataset"].restore(state):
+            self._pending_run = None
+            return False
+        self.session.split_changed.connect(self._restore_run)
+        return True
+
+    def _restore_run(self, split: object) -> None:
+        if split is None:
+            return
+        self.session.split_changed.disconnect(self._restore_run)
+        run_id, self._pending_run = self._pending_run, None
+        if run_id:
+            try:
+                run = self.session.store.open(run_id)
+            except SclError as exc:
+                self.log_panel.append_message(f"The last session's run {run_id} cannot be opened: {exc.what}",
+                                              "warning")
+            else:
+                if run_matches(run, split):
+                    self.session.set_run(run)
+        self._remember_session()
 
     # -- navigation ----------------------------------------------------------------------
     def show_page(self, key: str) -> None:

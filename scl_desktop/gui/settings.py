@@ -28,12 +28,15 @@ class AppSettings:
     ``device``: training device ("auto" picks CUDA > MPS > CPU). ``loader_threads``: CPU threads
     for torch and data loading (0 = automatic). ``first_launch_done``: the demo data opens on
     the first launch only. ``last_folders``: last folder used per purpose ("dataset", "csv", ...).
+    ``last_session``: what the window showed, restored at the next launch (``MainWindow.session_state``:
+    the dataset's paths or the demo, working size, split settings and the current run's id).
     """
 
     device: str = "auto"
     loader_threads: int = 0
     first_launch_done: bool = False
     last_folders: dict[str, str] = field(default_factory=dict)
+    last_session: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> tuple[AppSettings, str | None]:

@@ -32,7 +32,8 @@ def create_app(argv: Sequence[str] | None = None):  # noqa: ANN201 - QApplicatio
 def create_main_window(open_demo: bool | None = None):  # noqa: ANN201 - MainWindow, imported lazily
     """Load settings and build the main window.
 
-    ``open_demo``: True opens the demo data, False never, None only on the first launch.
+    ``open_demo``: True opens the demo data, False never, None only on the first launch (later launches
+    restore the last session: its dataset, split and run).
     """
     from scl_desktop.gui.main_window import MainWindow, apply_thread_setting
     from scl_desktop.gui.settings import AppSettings
@@ -42,6 +43,8 @@ def create_main_window(open_demo: bool | None = None):  # noqa: ANN201 - MainWin
     window = MainWindow(settings, warning)
     if open_demo or (open_demo is None and not settings.first_launch_done):
         window.pages["dataset"].open_demo()
+    elif open_demo is None:  # a later launch: what the window showed when it was closed
+        window.restore_session()
     if not settings.first_launch_done:
         settings.first_launch_done = True
         window.save_settings()

@@ -268,3 +268,44 @@ def test_a_new_dataset_drops_the_run_of_the_old_one_and_an_opened_run_brings_its
     assert session.dataset.source == str(tiny_dataset) and session.split.fingerprint() == first.split.fingerprint()
     assert first.id in classifier.run_label.text() and tiny_dataset.name in classifier.run_label.text()
     no_errors(window)
+
+
+def test_the_next_launch_restores_dataset_split_and_run_even_after_a_kill(
+        qtbot, window, tiny_dataset: Path) -> None:  # noqa: ANN001
+    from scl_desktop.gui.startup import create_main_window
+
+    import_tiny(qtbot, window, tiny_dataset, size=24)
+    page = window.pages["dataset"]
+    page.s_spin.setValue(3)
+    page.build_split()
+    train_stage1(qtbot, window, epochs=1)
+    run, split = window.session.run, window.session.split
+    # no close(): the state is saved as it changes, so a killed app restores it too
+
+    second = create_main_window(open_demo=None)
+    qtbot.addWidget(second)
+    second.show()
+    wait_idle(qtbot, second)
+    qtbot.waitUntil(lambda: second.session.run is not None, timeout=10_000)
+    no_errors(second)
+    assert second.session.dataset.source == str(tiny_dataset)
+    assert second.pages["dataset"].size_spin.value() == 24 and second.pages["dataset"].s_spin.value() == 3
+    assert second.session.split.fingerprint() == split.fingerprint()
+    assert second.session.run.id == run.id
+    second.close()
+
+
+def test_the_log_panel_shows_the_log_files_tail_without_logging_it_again(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from scl_desktop.gui.widgets.log_panel import LogPanel
+
+    path = tmp_path / "scl-desktop.log"
+    path.write_text("".join(f"old line {i}\n" for i in range(300)), encoding="utf-8")
+    panel = LogPanel()
+    qtbot.addWidget(panel)
+    panel.show_earlier(tmp_path / "missing.log")
+    assert panel.text() == ""
+    panel.show_earlier(path, lines=5)
+    panel.append_message("new line")
+    lines = panel.text().splitlines()
+    assert lines[1:6] == [f"old line {i}" for i in range(295, 300)] and lines[6] == "— this session —"
+    assert lines[-1].endswith("new line") and path.read_text(encoding="utf-8").count("\n") == 300

@@ -105,6 +105,7 @@ class DatasetPage(QWidget):
         self.settings = settings
         self._source: Any = None
         self._description = ""
+        self._pending_split: SplitConfig | None = None  # split settings of a session being restored
         self._preview_item: ImageItem | None = None
         self._thumbs: dict[str, QPixmap | None] = {}
 
@@ -334,6 +335,36 @@ class DatasetPage(QWidget):
         self.settings.remember_folder(purpose, paths[0])
         self._start_import(source, str(paths[0]) if len(paths) == 1 else f"{len(paths)} tiles in {paths[0].parent}")
 
+    def import_state(self) -> dict[str, Any] | None:
+        """What to import again to show the current dataset and split (None without a dataset)."""
+        if self.session.dataset is None:
+            return None
+        source = self._source
+        paths = [] if source is None else [str(p) for p in (source if isinstance(source, tuple) else (source,))]
+        return {"paths": paths, "size": self.size_spin.value(), "split": self.split_config().to_json()}
+
+    def restore(self, state: dict[str, Any]) -> bool:
+        """Import again what ``import_state`` described, with its split settings; False (with a log line) when
+        its files are gone or the state is unusable."""
+        try:
+            paths = [Path(p) for p in state.get("paths", [])]
+            split = SplitConfig.from_json(state["split"])
+            size = int(state.get("size", AUTO_SIZE))
+        except (SclError, KeyError, TypeError, ValueError) as exc:
+            self.session.log.emit(f"The last session could not be restored ({exc}); open a dataset.", "warning")
+            return False
+        missing = [p for p in paths if not p.exists()]
+        if missing:
+            self.session.log.emit(f"The last session's dataset {missing[0]} is gone; open another one.", "warning")
+            return False
+        self._pending_split = split
+        if paths:
+            self.size_spin.setValue(size)
+            self.open_paths(paths)
+        else:
+            self.open_demo()
+        return True
+
     def reimport(self) -> None:
         if self._source is None and self.session.dataset is None:
             self.open_demo()
@@ -371,7 +402,10 @@ class DatasetPage(QWidget):
                               f"{n_skipped} skipped", "info")
         previous = self.session.dataset
         self.session.set_dataset(dataset)
-        if self._source is None:
+        pending, self._pending_split = self._pending_split, None
+        if pending is not None:  # a restored session: its own split settings
+            self.set_split_config(pending)
+        elif self._source is None:
             self.set_split_config(demo_split_config())
         elif previous is None or previous.source != dataset.source:  # another dataset: not the last one's numbers
             self.set_split_config(SplitConfig())
