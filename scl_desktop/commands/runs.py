@@ -50,10 +50,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", metavar="RUN", nargs="+", help=RUN_HELP)
     p.add_argument("--method", action="append",
                    help="only this method (e.g. SCL-CB, Plain); may be given several times")
-    p.add_argument("--json", action="store_true", help="print JSON: {\"results\": [{method, run, majority, minority, "
-                                                         "overall, per_class}]} with accuracies in percent")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: {\"results\": [{method, run, majority, minority, overall, balanced_accuracy, "
+                        "macro_f1, kappa, per_class, per_class_scores, stale}]} with accuracies in percent (kappa: a "
+                        "fraction; per_class_scores: precision, recall, f1, accuracy per class)")
     p.add_argument("--recompute", action="store_true",
                    help="evaluate again from the saved checkpoints instead of reporting the stored results")
+    p.add_argument("--report", metavar="FILE.html",
+                   help="also write a report to keep, for one RUN: one self-contained HTML page (no other files "
+                        "needed) with the run, its dataset, split and settings, Table 1 beside the Plain baseline "
+                        "on the same split, per-class precision, recall, F1 and accuracy, Cohen's kappa, macro-F1 "
+                        "and the confusion matrix (picture and table)")
+    p.add_argument("--report-csv", metavar="FILE.csv",
+                   help="also write the per-class table of the report as CSV, one row per method and class "
+                        "(method, class, role, train_n, test_n, predicted_n, precision, recall, f1, accuracy)")
     p.set_defaults(func=cmd_evaluate)
 
 
@@ -260,18 +270,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.recompute:
         for run in runs:
             _recompute(run, args.method or run.methods(), quiet=args.json)
+    written = _write_report(store, runs, args) if args.report or args.report_csv else []
     rows = [r for run in runs for r in run.result_rows() if not args.method or r["method"] in args.method]
     if args.json:
         print_json({"results": rows,
                     "runs": [{"id": run.id, "kind": run.kind, "status": run.status_label, "path": str(run.path)}
-                             for run in runs]})
+                             for run in runs],
+                    **({"reports": [str(p) for p in written]} if written else {})})
         return 0
     for i, run in enumerate(runs):
         if i:
             print()
         print(f"Run {run.id} ({run.kind}, {run.status_label})")
         print(format_run_results(run, args.method))
+    for path in written:
+        print(f"Report written: {path}")
     return 0
+
+
+def _write_report(store: RunStore, runs: Sequence[Run], args: argparse.Namespace) -> list[Path]:
+    """Write the --report HTML and --report-csv CSV of the one run given."""
+    from scl_desktop.core.reports import write_report
+
+    if len(runs) != 1:
+        raise ConfigError(f"A report is of one run, but {len(runs)} runs were given.",
+                          "Name one run, e.g. `scl evaluate RUN --report report.html`.")
+    return write_report(runs[0], store, args.report, args.report_csv, args.method)
 
 
 def _recompute(run: Run, methods: Sequence[str], quiet: bool) -> None:

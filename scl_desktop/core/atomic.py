@@ -79,7 +79,7 @@ def _write_error(target: Path, exc: OSError, size: int | None = None) -> SclErro
         return SclError(f"{target} is a folder, so no file can be written under that name.",
                         "Choose another file name, or move that folder away.")
     folder = _existing_ancestor(target.parent)
-    if folder != target.parent and not folder.is_dir():
+    if not folder.is_dir():  # the target's folder, or one above it, is a file
         return SclError(f"Cannot create the folder {target.parent}: {folder} is a file, not a folder.",
                         "Choose another output folder (or set SCL_HOME to a folder you can write to).")
     return SclError(f"Cannot write {target}: {exc.strerror or exc}.",

@@ -6,6 +6,9 @@ and over all test samples (on the paper's balanced test set the overall figure i
 mean of the per-class accuracies), balanced accuracy, macro-F1 and the confusion matrix
 (rows = true class, columns = predicted class). All accuracies are percentages. A class with
 no test samples has accuracy ``None`` (never NaN) and is left out of the averages.
+
+From the stored confusion matrix, ``class_scores`` gives each class's precision, recall, F1 and
+accuracy and ``cohen_kappa`` the agreement beyond chance, so older results gain them too.
 """
 
 from __future__ import annotations
@@ -34,6 +37,70 @@ def _pct(correct: int, total: int) -> float | None:
 
 
 @dataclass(frozen=True)
+class ClassScores:
+    """One class's scores in percent from the confusion matrix; ``None`` where undefined.
+
+    ``accuracy`` is the paper's per-class accuracy (the share of the class's test images classified
+    correctly, so equal to ``recall``); ``precision`` is ``None`` when the class was never predicted,
+    ``recall`` and ``accuracy`` when it has no test images, ``f1`` when both.
+    """
+
+    support: int
+    predicted: int
+    correct: int
+    precision: float | None
+    recall: float | None
+    f1: float | None
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.recall
+
+    def to_json(self) -> dict[str, Any]:
+        return {"support": self.support, "predicted": self.predicted, "precision": self.precision,
+                "recall": self.recall, "f1": self.f1, "accuracy": self.accuracy}
+
+
+def _matrix(confusion: Sequence[Sequence[int]], k: int | None = None) -> np.ndarray | None:
+    """The confusion matrix as a square int array (``k`` x ``k`` when given); ``None`` when it is not one."""
+    try:
+        m = np.asarray(confusion, dtype=np.int64)
+    except (TypeError, ValueError):
+        return None
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or (k is not None and m.shape[0] != k):
+        return None
+    return m
+
+
+def class_scores(confusion: Sequence[Sequence[int]], classes: Sequence[str]) -> dict[str, ClassScores]:
+    """Precision, recall, F1 and accuracy per class (in ``classes`` order) from ``confusion[true][pred]``;
+    {} when ``confusion`` is not a square matrix over ``classes`` (a result stored without one)."""
+    m = _matrix(confusion, len(classes))
+    if m is None:
+        return {}
+    support, predicted, correct = m.sum(axis=1), m.sum(axis=0), np.diag(m)
+    out = {}
+    for i, c in enumerate(classes):
+        s, p, tp = int(support[i]), int(predicted[i]), int(correct[i])
+        out[c] = ClassScores(support=s, predicted=p, correct=tp, precision=_pct(tp, p), recall=_pct(tp, s),
+                             f1=100.0 * 2 * tp / (s + p) if s + p else None)
+    return out
+
+
+def cohen_kappa(confusion: Sequence[Sequence[int]]) -> float | None:
+    """Cohen's kappa (a fraction in [-1, 1], not percent) of ``confusion[true][pred]``: the observed agreement
+    beyond the agreement expected by chance from the row and column totals. ``None`` when undefined (no
+    samples, or chance agreement is certain: truth and predictions all one and the same class)."""
+    m = _matrix(confusion)
+    if m is None or m.sum() == 0:
+        return None
+    n = float(m.sum())
+    observed = float(np.trace(m)) / n
+    expected = float((m.sum(axis=1) * m.sum(axis=0)).sum()) / (n * n)
+    return None if expected >= 1.0 else (observed - expected) / (1.0 - expected)
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Test-set results of one model. Accuracies in percent; ``None`` where there were no samples.
 
@@ -56,6 +123,20 @@ class Evaluation:
     def n(self) -> int:
         """Number of test samples."""
         return sum(self.support.values())
+
+    @property
+    def has_confusion(self) -> bool:
+        """Whether a confusion matrix over ``classes`` is stored (results written without one have none)."""
+        return _matrix(self.confusion, len(self.classes)) is not None
+
+    def scores(self) -> dict[str, ClassScores]:
+        """Per-class precision, recall, F1 and accuracy (``class_scores``); {} without a confusion matrix."""
+        return class_scores(self.confusion, self.classes)
+
+    @property
+    def kappa(self) -> float | None:
+        """Cohen's kappa of the confusion matrix (a fraction); ``None`` when undefined or not stored."""
+        return cohen_kappa(self.confusion) if self.has_confusion else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -89,7 +170,7 @@ class Evaluation:
                 overall=float(d["overall"]),
                 balanced_accuracy=float(d["balanced_accuracy"]),
                 macro_f1=float(d["macro_f1"]),
-                confusion=tuple(tuple(int(x) for x in row) for row in d["confusion"]),
+                confusion=tuple(tuple(int(x) for x in row) for row in d.get("confusion") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"The evaluation JSON is incomplete or damaged ({exc!r}).",
@@ -182,7 +263,6 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (true, pred), 1)
     support = confusion.sum(axis=1)
-    predicted = confusion.sum(axis=0)
     correct = np.diag(confusion)
 
     per_class = {c: _pct(int(correct[i]), int(support[i])) for i, c in enumerate(classes)}
@@ -194,11 +274,7 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str
     present = support > 0
     balanced = float(np.mean(correct[present] / support[present])) * 100.0
     # macro-F1 over the classes that occur in the truth or the predictions (as scikit-learn does)
-    f1s = []
-    for i in np.flatnonzero(present | (predicted > 0)):
-        precision = correct[i] / predicted[i] if predicted[i] else 0.0
-        recall = correct[i] / support[i] if support[i] else 0.0
-        f1s.append(2 * precision * recall / (precision + recall) if precision + recall else 0.0)
+    f1s = [s.f1 for s in class_scores(confusion, classes).values() if s.f1 is not None]
 
     return Evaluation(
         classes=classes,
@@ -209,7 +285,7 @@ def evaluate(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str
         minority=group(MINORITY),
         overall=100.0 * int(correct.sum()) / int(true.size),
         balanced_accuracy=balanced,
-        macro_f1=float(np.mean(f1s)) * 100.0,
+        macro_f1=float(np.mean(f1s)),
         confusion=tuple(tuple(int(x) for x in row) for row in confusion),
     )
 

@@ -65,10 +65,12 @@ class AppSettings:
         """Write atomically to ``path`` (default in the config folder)."""
         write_json(path or settings_path(), dataclasses.asdict(self))
 
-    def last_folder(self, purpose: str) -> str:
-        """The last folder used for ``purpose``, or the home folder."""
-        folder = self.last_folders.get(purpose, "")
-        return folder if folder and Path(folder).is_dir() else str(Path.home())
+    def last_folder(self, purpose: str, default: str | Path | None = None) -> str:
+        """The last folder used for ``purpose``, else ``default`` (when it is a folder), else the home folder."""
+        for folder in (self.last_folders.get(purpose, ""), default):
+            if folder and Path(folder).is_dir():
+                return str(folder)
+        return str(Path.home())
 
     def remember_folder(self, purpose: str, path: str | Path) -> None:
         """Remember the folder that holds ``path`` (a dataset folder or a file) for the next file dialog."""

@@ -11,16 +11,14 @@ from pathlib import Path
 
 from PySide6.QtGui import QColor, QIcon
 
-MAJORITY = "#2f6fd0"
-MINORITY = "#e07b24"
-OVERALL = "#3a9a5b"
-NEUTRAL = "#7a8594"
-ROLE_COLORS = {"majority": MAJORITY, "minority": MINORITY}
+from scl_desktop.core.reports.palette import MAJORITY, MINORITY, NEUTRAL, OVERALL, ROLE_COLORS, role_hex
+
+__all__ = ["MAJORITY", "MINORITY", "NEUTRAL", "OVERALL", "ROLE_COLORS", "icon", "role_color", "style_sheet"]
 
 
 def role_color(role: str | None) -> QColor:
-    """Colour of a class role ("majority", "minority", anything else neutral)."""
-    return QColor(ROLE_COLORS.get(role or "", NEUTRAL))
+    """Colour of a class role ("majority", "minority", anything else neutral; shared with the reports)."""
+    return QColor(role_hex(role))
 
 
 def resources_dir() -> Path:

@@ -1,4 +1,5 @@
-"""Evaluation maths (Table 1 majority/minority/overall, balanced accuracy, macro-F1) on hand-computed cases."""
+"""Evaluation maths (Table 1 majority/minority/overall, balanced accuracy, macro-F1, per-class precision /
+recall / F1, Cohen's kappa) on hand-computed cases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from scl_desktop.core.errors import CheckpointError, ConfigError, DatasetError
-from scl_desktop.core.metrics import Evaluation, evaluate
+from scl_desktop.core.metrics import Evaluation, class_scores, cohen_kappa, evaluate
 
 CLASSES = ("a", "b", "c")
 ROLES = {"a": "majority", "b": "minority", "c": "minority"}
@@ -106,3 +107,52 @@ def test_damaged_evaluation_json(tmp_path):
     (tmp_path / "evaluation.json").write_text("{not json")
     with pytest.raises(CheckpointError):
         Evaluation.load(tmp_path)
+
+
+def test_per_class_scores_and_kappa_by_hand():
+    # the hand case above: confusion ((3, 1, 0), (0, 1, 1), (2, 0, 0)); truth totals 4, 2, 2; predicted 5, 2, 1
+    ev = evaluate([0, 0, 0, 0, 1, 1, 2, 2], [0, 0, 0, 1, 1, 2, 0, 0], CLASSES, ROLES)
+    scores = ev.scores()
+    assert list(scores) == list(CLASSES)
+    a, b, c = scores["a"], scores["b"], scores["c"]
+    assert (a.support, a.predicted, a.correct) == (4, 5, 3)
+    assert a.precision == pytest.approx(60.0) and a.recall == 75.0 and a.f1 == pytest.approx(100 * 2 * 3 / 9)
+    assert b.precision == 50.0 and b.recall == 50.0 and b.f1 == 50.0
+    assert (c.predicted, c.precision, c.recall, c.f1) == (1, 0.0, 0.0, 0.0)  # predicted once, wrongly
+    assert {k: s.accuracy for k, s in scores.items()} == ev.per_class
+    assert ev.macro_f1 == pytest.approx(sum(s.f1 for s in scores.values()) / 3)
+    # kappa: observed 4/8, chance (4*5 + 2*2 + 2*1) / 64 = 26/64 -> (1/2 - 13/32) / (1 - 13/32) = 3/19
+    assert ev.kappa == pytest.approx(3 / 19)
+    assert cohen_kappa(ev.confusion) == ev.kappa
+
+
+@pytest.mark.parametrize("confusion,kappa", [
+    ([[3, 0], [0, 2]], 1.0),  # perfect
+    ([[1, 1], [1, 1]], 0.0),  # no better than chance
+    ([[0, 2], [2, 0]], -1.0),  # always wrong
+    ([[4, 0], [0, 0]], None),  # one class in truth and predictions: chance agreement is certain
+    ([[0, 0], [0, 0]], None),  # no samples
+    ([[1, 2, 3]], None),  # not square
+])
+def test_kappa_edge_cases(confusion, kappa):
+    got = cohen_kappa(confusion)
+    assert got == (None if kappa is None else pytest.approx(kappa))
+
+
+def test_undefined_scores_are_none():
+    ev = evaluate([0, 0, 1], [0, 0, 0], CLASSES, ROLES)
+    scores = ev.scores()
+    assert scores["b"].precision is None and scores["b"].recall == 0.0 and scores["b"].f1 == 0.0  # never predicted
+    assert scores["c"].precision is None and scores["c"].recall is None and scores["c"].f1 is None  # absent
+    assert scores["a"].precision == pytest.approx(200 / 3) and scores["a"].recall == 100.0
+    assert json.dumps({k: s.to_json() for k, s in scores.items()}, allow_nan=False)
+    assert class_scores([[1, 0], [0, 1]], CLASSES) == {}  # a matrix over other classes
+
+
+def test_result_stored_without_confusion_matrix_still_loads(tmp_path):
+    data = evaluate([0, 1, 2], [0, 1, 1], CLASSES, ROLES).to_json()
+    del data["confusion"]
+    (tmp_path / "evaluation.json").write_text(json.dumps(data))
+    ev = Evaluation.load(tmp_path)
+    assert ev.per_class["c"] == 0.0 and not ev.has_confusion
+    assert ev.scores() == {} and ev.kappa is None

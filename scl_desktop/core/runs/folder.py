@@ -376,8 +376,10 @@ class Run:
         return dict(read_json(path)) if path.is_file() else {}
 
     def result_rows(self) -> list[dict[str, Any]]:
-        """One JSON row per method as `scl evaluate --json` prints it (percent; classes without test samples left
-        out; ``stale``: why the result no longer matches the run's models, or ``None``)."""
+        """One JSON row per method as `scl evaluate --json` prints it (percent; ``per_class``: accuracy, classes
+        without test samples left out; ``per_class_scores``: precision, recall, F1 and accuracy of every class,
+        ``None`` where undefined; ``kappa``: Cohen's kappa, a fraction; ``stale``: why the result no longer
+        matches the run's models, or ``None``)."""
         rows = []
         for method in self.methods():
             ev = self.evaluation(method)
@@ -386,6 +388,8 @@ class Run:
                 "majority": ev.majority, "minority": ev.minority, "overall": ev.overall,
                 "balanced_accuracy": ev.balanced_accuracy, "macro_f1": ev.macro_f1,
                 "per_class": {c: v for c, v in ev.per_class.items() if v is not None},
+                "per_class_scores": {c: sc.to_json() for c, sc in ev.scores().items()},
+                "kappa": ev.kappa,
                 "stale": self.stale_results.get(method),
             })
         return rows

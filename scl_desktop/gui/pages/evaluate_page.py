@@ -1,15 +1,18 @@
 """Evaluate page: the Table-1 breakdown of the current run next to the Plain baseline and other runs
-on the same split, per-class accuracy, a confusion-matrix heat map, and training the Plain baseline.
+on the same split, per-class accuracy, a confusion-matrix heat map, training the Plain baseline, and
+exporting the selected result's run as a report to keep (core ``reports.write_report``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QLabel,
@@ -22,6 +25,7 @@ from PySide6.QtWidgets import (
 from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import Log
+from scl_desktop.core.reports import write_report
 from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
@@ -87,6 +91,14 @@ class EvaluatePage(QWidget):
         self.heading.setWordWrap(True)
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.refresh)
+        self.export_button = QPushButton("Export report…")
+        self.export_button.setObjectName("exportReportButton")
+        self.export_button.setToolTip("Save the results of the selected result's run as one self-contained HTML "
+                                      "page to keep (Table 1 beside Plain, per-class precision, recall, F1, kappa, "
+                                      "the confusion matrix), with its per-class table as a CSV file beside it.")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_report)
+        self.last_report: list[Path] = []
         self.table = ResultsTable()
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.per_class = PerClassTable()
@@ -132,7 +144,7 @@ class EvaluatePage(QWidget):
         results_layout = QVBoxLayout(results)
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.heading)
-        results_layout.addLayout(tool_row(refresh))
+        results_layout.addLayout(tool_row(refresh, self.export_button))
         results_layout.addWidget(self.table, 1)
         upper = QWidget()
         upper_layout = QHBoxLayout(upper)
@@ -187,6 +199,7 @@ class EvaluatePage(QWidget):
 
     def _show_selected(self) -> None:
         row = self.table.selected()
+        self.export_button.setEnabled(row is not None)
         if row is None:
             self.class_bars.set_values({})
             self.confusion.clear()
@@ -195,6 +208,34 @@ class EvaluatePage(QWidget):
         self.class_bars.set_values({c: v or 0.0 for c, v in ev.per_class.items()}, ev.roles)
         self.confusion.set_matrix(ev.classes, ev.confusion, ev.roles)
         self.confusion_box.setTitle(f"Confusion matrix: {row.method} ({row.run_id})")
+
+    # -- report --------------------------------------------------------------------------
+    def export_report(self) -> None:
+        """Ask where to save the selected result's run as an HTML report (``<name>_per_class.csv`` goes beside
+        it), starting in the last report folder, else the dataset's folder; then write both."""
+        row = self.table.selected()
+        if row is None:
+            return
+        try:
+            run = self.session.store.open(row.run_id)
+            source = Path(run.split.dataset.source)
+        except SclError as exc:
+            self.session.error.emit("Cannot export the report", exc, "")
+            return
+        start = Path(self.settings.last_folder("report", source if source.is_dir() else source.parent))
+        path, _ = QFileDialog.getSaveFileName(self, "Save the report", str(start / f"{run.id}_report.html"),
+                                              "HTML page (*.html);;All files (*)")
+        if not path:
+            return
+        target = Path(path) if Path(path).suffix else Path(path).with_suffix(".html")
+        try:
+            self.last_report = write_report(run, self.session.store, html=target,
+                                            csv=target.with_name(f"{target.stem}_per_class.csv"))
+        except SclError as exc:
+            self.session.error.emit("Cannot write the report", exc, "")
+            return
+        self.settings.remember_folder("report", target)
+        self.session.log.emit("Report written: " + ", ".join(str(p) for p in self.last_report), "info")
 
     # -- baseline ------------------------------------------------------------------------
     def train_baseline(self) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtCore import QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPaintEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from scl_desktop.core.reports.palette import shade
 from scl_desktop.gui import theme
 
 
@@ -111,6 +112,5 @@ class ConfusionMatrixView(QWidget):
 
 
 def _shade(rate: float, diagonal: bool) -> QColor:
-    """White -> green on the diagonal (correct), white -> red off it (confusions)."""
-    end = (34, 120, 60) if diagonal else (190, 40, 40)
-    return QColor(*(round(255 + (e - 255) * rate) for e in end))
+    """White -> green on the diagonal (correct), white -> red off it (confusions), as in the reports."""
+    return QColor(*shade(rate, diagonal))
