@@ -17,7 +17,16 @@ are labelled whole. Windows are --tile pixels (or --tile-m metres of the scene's
 images. Edge windows are shifted back inside the scene (--edge shift, full-size windows that
 overlap their neighbour) or padded with nodata (--edge pad). Windows with less than
 --min-valid valid (not nodata) pixels are skipped and counted. The training band mapping and
-stretch statistics are applied to every image and window.
+stretch statistics are applied to every image and window. CSV rows and GeoJSON footprints give
+the pixels each window really covered (shifted-back edge windows where they were read).
+
+The classification raster covers exactly the scene (its bounds are the scene's, in the scene's
+CRS): ceil(width / stride) x ceil(height / stride) cells from the scene origin, so a cell is the
+stride when the scene is a multiple of it and a little smaller otherwise. Each cell takes the
+mean class probabilities of the windows covering its centre (overlapping windows, with a stride
+below the window size, are averaged; with a stride above it, each window stands for the
+stride-wide block around it); the confidence raster holds that class's mean probability.
+A smaller --stride gives a finer raster.
 
 No output may be one of the inputs or another output (checked before labelling). All output
 files are written together or not at all; existing files stay as they were when writing fails.
@@ -48,15 +57,19 @@ def register(subparsers: Any) -> None:
                    help="write the CSV as plain UTF-8, without the byte-order mark (for tools that do not expect one)")
     p.add_argument("--geojson", metavar="FILE", help="window footprints in WGS84 (RFC 7946) with the same columns")
     p.add_argument("--raster", metavar="TIF",
-                   help="classification GeoTIFF (one pixel per window, class index, colour table, class names); "
-                        "with several scenes, one file per scene named <TIF stem>_<scene>.tif")
-    p.add_argument("--confidence", metavar="TIF", help="also write the confidence of each window as a GeoTIFF")
+                   help="classification GeoTIFF covering exactly the scene, one pixel per stride (class index, "
+                        "colour table, class names); with several scenes, one file per scene named "
+                        "<TIF stem>_<scene>.tif")
+    p.add_argument("--confidence", metavar="TIF",
+                   help="also write the confidence of each raster cell (mean probability of its class) as a GeoTIFF")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--tile", type=int, metavar="N", help="window size in pixels (default: training image size)")
     size.add_argument("--tile-m", type=float, metavar="M", help="window size in metres of the scene's CRS")
     step = p.add_mutually_exclusive_group()
-    step.add_argument("--stride", type=int, metavar="N", help="step between windows in pixels (default: window size)")
-    step.add_argument("--stride-m", type=float, metavar="M", help="step between windows in metres")
+    step.add_argument("--stride", type=int, metavar="N", help="step between windows in pixels (default: window size); also the raster's "
+                      "cell size, so a smaller stride gives a finer raster")
+    step.add_argument("--stride-m", type=float, metavar="M",
+                      help="step between windows (and raster cell size) in metres")
     p.add_argument("--edge", choices=("shift", "pad"), default="shift",
                    help="edge windows: shift back inside the scene (default) or pad with nodata")
     p.add_argument("--min-valid", type=float, default=0.5, metavar="F",

@@ -106,7 +106,7 @@ def test_demo_scene_dropped_labelled_reviewed_and_exported(qtbot, window, page, 
     overlay = view.overlay_image()
     assert overlay.shape == (8, 8, 4) and (overlay[..., 3] == 255).all()
     assert 0 < view.overlay.opacity() < 1
-    assert "64 of 64 windows" in view.caption.text()
+    assert "64 of 64 cells" in view.caption.text()
     # a window clicked in the scene is selected in the table, and a selected row is outlined in the scene
     page.select_window(str(scene), 2, 3)
     selected = page.table.row_at(page.table.currentIndex().row())

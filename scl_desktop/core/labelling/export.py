@@ -11,11 +11,14 @@
   counter-clockwise), with the CSV columns as properties. Rows without georeference, or of a
   scene whose CRS cannot be transformed to WGS84 (``LabelInput.wgs84_problem``), have no
   footprint and are left out; the report says so.
-* **Classification GeoTIFF** per scene cut into windows: one pixel per grid cell
-  (``tiling.SceneGrid``), uint8 class index, nodata 255 (windows skipped or not labelled), a
-  colour table, the scene's CRS. Class names go into a ``.aux.xml`` beside it (GDAL category
-  names, which ``gdalinfo`` lists) and a ``.qml`` style that QGIS loads automatically (a paletted
-  renderer with the class names as labels). Optionally a float32 confidence raster (nodata -1).
+* **Classification GeoTIFF** per scene cut into windows: one pixel per cell of the scene's cell
+  grid (``tiling.SceneGrid``: ceil(scene / stride) cells, the raster's bounds exactly the
+  scene's, each cell the mean probabilities of the windows covering its centre), uint8 class
+  index, nodata 255 (no labelled window covers the cell), a colour table, the scene's CRS.
+  Class names go into a ``.aux.xml`` beside it (GDAL category names, which ``gdalinfo`` lists)
+  and a ``.qml`` style that QGIS loads automatically (a paletted renderer with the class names
+  as labels). Optionally a float32 confidence raster on the same grid (the mean probability of
+  each cell's class; nodata -1).
 
 :func:`export_outputs` first checks the requested paths (:meth:`Outputs.check`: no output may be
 an input or another output, side files and per-scene names included), then writes every file to

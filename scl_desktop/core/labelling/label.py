@@ -18,7 +18,8 @@ in a worker; fill the results table from ``LabelBatch.rows`` as they come (or fr
 ``LabelResult.rows`` at the end); ``LabelResult.counts()`` gives the class histogram,
 ``LabelResult.thumbnails(rows, size)`` the images as the model saw them, ``LabelResult.preview(scene)``
 a downsampled scene to draw ``SceneMap.classes`` over (cells at ``SceneGrid.cell_geometry()``,
-colours ``export.class_colours``), and ``export.export_outputs(result, ...)`` writes files.
+which cover exactly the scene; ``SceneGrid.window_at`` finds the window of a point; colours
+``export.class_colours``), and ``export.export_outputs(result, ...)`` writes files.
 
 Throughput: reader threads (``LabelConfig.readers``) read windows and build uint8 batches
 ahead of the device through a bounded queue, so the device stays busy and memory stays bounded
@@ -399,13 +400,14 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
         if done is not None:
             done.synchronize()
         rows = _rows_for(batch, probs, plan, model.classes) if probs is not None else []
-        for unit, row in zip(batch.units, rows, strict=True):
-            if unit.window is not None:
+        unit_probs = probs.cpu().numpy() if probs is not None else None
+        for n, unit in enumerate(batch.units):
+            if unit.window is not None and unit_probs is not None:
                 smap = scene_maps.get(unit.input_index)
                 if smap is None:
-                    smap = scene_maps[unit.input_index] = SceneMap.empty(plan.inputs[unit.input_index])
-                smap.classes[unit.window.cell_row, unit.window.cell_col] = row.class_index
-                smap.confidence[unit.window.cell_row, unit.window.cell_col] = row.confidence
+                    smap = scene_maps[unit.input_index] = SceneMap.empty(plan.inputs[unit.input_index],
+                                                                         len(model.classes))
+                smap.add(unit.window, unit_probs[n])
         result.rows.extend(rows)
         result.done += batch.consumed
         result.skipped_nodata += batch.skipped_nodata
@@ -451,8 +453,8 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
     result.seconds = time.perf_counter() - started
     order = {str(inp.path): i for i, inp in enumerate(plan.inputs)}
     result.rows.sort(key=lambda r: _row_key(r, order))
-    result.scenes = [scene_maps.get(i) or SceneMap.empty(inp) for i, inp in enumerate(plan.inputs)
-                     if inp.grid is not None]
+    result.scenes = [scene_maps.get(i) or SceneMap.empty(inp, len(model.classes))
+                     for i, inp in enumerate(plan.inputs) if inp.grid is not None]
     nodata = f", {result.skipped_nodata} skipped as mostly nodata" if result.skipped_nodata else ""
     cancelled = cancel is not None and cancel.cancelled and result.done < result.total
     yield Log(f"{'Cancelled after' if cancelled else 'Labelled'} {result.done} of {result.total} tiles in "

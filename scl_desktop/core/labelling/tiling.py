@@ -34,6 +34,7 @@ it), so memory stays bounded whatever the scene size.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -111,7 +112,8 @@ class TilingConfig:
 
 @dataclass(frozen=True)
 class GridWindow:
-    """One window of a scene grid: cell (``cell_row``, ``cell_col``) and its pixel extent.
+    """One window of a scene grid: its position (``cell_row``, ``cell_col``) in the window grid and
+    its pixel extent.
 
     ``x``, ``y``, ``width``, ``height`` are the full window in scene pixels; with ``edge="pad"``
     it may reach beyond the scene (see :meth:`clipped`).
@@ -129,9 +131,16 @@ class GridWindow:
 class SceneGrid:
     """The window grid of one scene: window size and step in pixels, edge handling.
 
-    The grid's cells form the classification raster: cell (r, c) holds the class of window
-    (r, c) and covers the stride x stride block centred on the window's regular (unshifted)
-    position, so cells tile the scene without gaps or overlaps (see :meth:`cell_transform`).
+    Windows are indexed (``cell_row``, ``cell_col``) in the grid (:meth:`window`). The
+    classification raster is a separate **cell grid** that covers exactly the scene: it starts at
+    the scene origin and has ``ceil(width / stride_x)`` x ``ceil(height / stride_y)`` cells, each
+    ``width / cell_cols`` x ``height / cell_rows`` scene pixels (:meth:`cell_geometry`). That is the
+    stride when the scene is a multiple of it and a little less otherwise (never more), so the
+    raster's bounds are the scene's bounds: no cell is partial or reaches past the edge.
+    A cell takes the windows that cover its centre (:meth:`cell_span`; ``types.SceneMap`` averages
+    their probabilities), so shifted-back edge windows land where they were read. With a stride
+    larger than the window (gaps between windows) each window stands for the stride-wide block
+    centred on it.
     """
 
     width: int
@@ -148,11 +157,23 @@ class SceneGrid:
 
     @property
     def n_cols(self) -> int:
+        """Windows per row."""
         return self._count(self.width, self.tile_w, self.stride_x)
 
     @property
     def n_rows(self) -> int:
+        """Windows per column."""
         return self._count(self.height, self.tile_h, self.stride_y)
+
+    @property
+    def cell_cols(self) -> int:
+        """Columns of the cell grid (the classification raster): ``ceil(width / stride_x)``."""
+        return math.ceil(self.width / self.stride_x)
+
+    @property
+    def cell_rows(self) -> int:
+        """Rows of the cell grid: ``ceil(height / stride_y)``."""
+        return math.ceil(self.height / self.stride_y)
 
     def __len__(self) -> int:
         return self.n_cols * self.n_rows
@@ -179,27 +200,66 @@ class SceneGrid:
                 yield self.window(r, c)
 
     def cell_geometry(self) -> tuple[float, float, float, float]:
-        """(x origin, y origin, cell width, cell height) of the cell grid in scene pixels."""
-        def axis(size: int, tile: int, stride: int) -> tuple[float, float]:
-            if size <= tile:
-                return 0.0, float(size)
-            return (tile - stride) / 2.0, float(stride)
-
-        ox, cw = axis(self.width, self.tile_w, self.stride_x)
-        oy, ch = axis(self.height, self.tile_h, self.stride_y)
-        return ox, oy, cw, ch
+        """(x origin, y origin, cell width, cell height) of the cell grid in scene pixels; the
+        origin is the scene's (0, 0) and ``cell_cols x cell width`` the scene width."""
+        return 0.0, 0.0, self.width / self.cell_cols, self.height / self.cell_rows
 
     def cell_transform(self, transform: Any) -> Any:
-        """The affine transform of the cell grid (the classification raster) given the scene's."""
+        """The affine transform of the cell grid (the classification raster) given the scene's:
+        its extent is the scene's extent."""
         from affine import Affine
 
-        ox, oy, cw, ch = self.cell_geometry()
-        return Affine(*tuple(transform)[:6]) @ Affine.translation(ox, oy) @ Affine.scale(cw, ch)
+        _, _, cw, ch = self.cell_geometry()
+        return Affine(*tuple(transform)[:6]) @ Affine.scale(cw, ch)
+
+    @staticmethod
+    def _cells(start: int, end: int, size: int, cells: int, tile: int, stride: int) -> slice:
+        """The cells along one axis whose centres lie in [start, end) (grown to the stride when it
+        is larger than the tile); exact integer arithmetic in half pixels."""
+        grow = max(0, stride - tile)
+        def first(half_px: int) -> int:  # first cell c with 2 * centre(c) = (2c + 1) * size / cells >= half_px
+            return min(cells, max(0, -((size - half_px * cells) // (2 * size))))
+        return slice(first(2 * start - grow), first(2 * end + grow))
+
+    @functools.cached_property
+    def _spans(self) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+        """Cells of each window row and of each window column (computed once per grid)."""
+        rows, cols = [], []
+        for r in range(self.n_rows):
+            _, y, _, h = clip_window(self.window(r, 0), self.width, self.height)
+            rows.append(self._cells(y, y + h, self.height, self.cell_rows, self.tile_h, self.stride_y))
+        for c in range(self.n_cols):
+            x, _, w, _ = clip_window(self.window(0, c), self.width, self.height)
+            cols.append(self._cells(x, x + w, self.width, self.cell_cols, self.tile_w, self.stride_x))
+        return tuple(rows), tuple(cols)
+
+    def cell_span(self, win: GridWindow) -> tuple[slice, slice]:
+        """(rows, cols) of the cells whose centres the window ``win`` of this grid covers (its part
+        inside the scene)."""
+        rows, cols = self._spans
+        return rows[win.cell_row], cols[win.cell_col]
+
+    def window_at(self, x: float, y: float) -> tuple[int, int] | None:
+        """(row, col) of the window whose centre is nearest scene pixel (``x``, ``y``), ``None`` outside
+        the scene: the window that covers the point (with gaps, the one whose block holds it)."""
+        if not (0 <= x < self.width and 0 <= y < self.height):
+            return None
+
+        def nearest(pos: float, count: int, size: int, tile: int, stride: int) -> int:
+            guess = min(max(round((pos - tile / 2) / stride), 0), count - 1)
+            candidates = {i for i in (guess - 1, guess, guess + 1, count - 1) if 0 <= i < count}
+            def distance(i: int) -> float:
+                offset, length = self._axis(i, size, tile, stride)
+                return abs(offset + min(length, size - offset) / 2 - pos)
+            return min(sorted(candidates), key=distance)
+
+        return (nearest(y, self.n_rows, self.height, self.tile_h, self.stride_y),
+                nearest(x, self.n_cols, self.width, self.tile_w, self.stride_x))
 
     def to_json(self) -> dict[str, Any]:
         return {"width": self.width, "height": self.height, "tile": [self.tile_w, self.tile_h],
                 "stride": [self.stride_x, self.stride_y], "edge": self.edge,
-                "cells": [self.n_rows, self.n_cols]}
+                "windows": [self.n_rows, self.n_cols], "cells": [self.cell_rows, self.cell_cols]}
 
 
 def clip_window(win: GridWindow, width: int, height: int) -> tuple[int, int, int, int]:

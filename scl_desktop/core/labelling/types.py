@@ -16,6 +16,7 @@ import numpy as np
 from scl_desktop.core.data.imaging import apply_raster_settings
 from scl_desktop.core.data.manifest import RasterSettings, SkippedFile
 from scl_desktop.core.labelling.tiling import (
+    GridWindow,
     LabelInput,
     SceneGrid,
     WindowReader,
@@ -41,8 +42,9 @@ class LabelRow:
     """The prediction for one image or window.
 
     ``col_off``/``row_off``/``width``/``height``: the part of the file it covers (whole image:
-    0, 0, width, height; padded edge windows: the part inside the scene). ``cell_row``/``cell_col``:
-    its cell in the scene grid (``None`` for whole images). ``top``: the ``TOP_K`` most likely
+    0, 0, width, height; shifted-back edge windows: where they were read; padded edge windows: the
+    part inside the scene). ``cell_row``/``cell_col``: its position in the scene's window grid
+    (``SceneGrid.window``; ``None`` for whole images), not a cell of the classification raster. ``top``: the ``TOP_K`` most likely
     (class, probability), best first. ``valid_fraction``: share of valid (not nodata) pixels.
     Geo fields are ``None`` without georeference: bounds in the file's CRS, centroid in WGS84
     (also ``None`` when the file's CRS cannot be transformed to WGS84). ``path`` is the file name as
@@ -81,15 +83,21 @@ class LabelRow:
 
 @dataclass(eq=False)
 class SceneMap:
-    """Predictions of a scene cut into windows, on its cell grid (the classification raster).
+    """Predictions of a scene cut into windows, on its cell grid (the classification raster,
+    ``SceneGrid.cell_geometry``).
 
-    ``classes``: uint8 [n_rows, n_cols] class index, ``NODATA_CLASS`` where nothing was
-    labelled (skipped or not reached); ``confidence``: float32, NaN there.
+    Every cell holds the mean class probabilities of the labelled windows that cover its centre
+    (``SceneGrid.cell_span``; one window where windows do not overlap): :attr:`classes` (uint8
+    [cell_rows, cell_cols]) is their most likely class, ``NODATA_CLASS`` where no labelled window
+    covers the cell (skipped or not reached); :attr:`confidence` (float32) that class's mean
+    probability, NaN there. ``prob_sum`` (float32 [cell_rows, cell_cols, n_classes]) and
+    ``windows`` (how many windows were added to each cell) are the running sums.
     """
 
     input: LabelInput
-    classes: np.ndarray
-    confidence: np.ndarray
+    prob_sum: np.ndarray
+    windows: np.ndarray
+    _maps: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def grid(self) -> SceneGrid:
@@ -97,10 +105,39 @@ class SceneMap:
         return self.input.grid
 
     @classmethod
-    def empty(cls, inp: LabelInput) -> SceneMap:
+    def empty(cls, inp: LabelInput, n_classes: int) -> SceneMap:
+        """A map of ``inp`` with no window labelled yet, for a model of ``n_classes`` classes."""
         assert inp.grid is not None
-        shape = (inp.grid.n_rows, inp.grid.n_cols)
-        return cls(inp, np.full(shape, NODATA_CLASS, np.uint8), np.full(shape, np.nan, np.float32))
+        shape = (inp.grid.cell_rows, inp.grid.cell_cols)
+        return cls(inp, np.zeros((*shape, n_classes), np.float32), np.zeros(shape, np.int32))
+
+    def add(self, window: GridWindow, probs: np.ndarray) -> None:
+        """Add the class probabilities ``probs`` [n_classes] of ``window`` to the cells it covers."""
+        rows, cols = self.grid.cell_span(window)
+        self.prob_sum[rows, cols] += probs
+        self.windows[rows, cols] += 1
+        self._maps = None
+
+    def _class_maps(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._maps is None:
+            covered = self.windows > 0
+            classes = np.full(covered.shape, NODATA_CLASS, np.uint8)
+            confidence = np.full(covered.shape, np.nan, np.float32)
+            mean = self.prob_sum[covered] / self.windows[covered][:, None]
+            classes[covered] = mean.argmax(axis=1)
+            confidence[covered] = mean.max(axis=1, initial=0.0)
+            self._maps = classes, confidence
+        return self._maps
+
+    @property
+    def classes(self) -> np.ndarray:
+        """uint8 [cell_rows, cell_cols]: each cell's class, ``NODATA_CLASS`` where no window covers it."""
+        return self._class_maps()[0]
+
+    @property
+    def confidence(self) -> np.ndarray:
+        """float32 [cell_rows, cell_cols]: the mean probability of each cell's class, NaN where not labelled."""
+        return self._class_maps()[1]
 
 
 @dataclass(eq=False)

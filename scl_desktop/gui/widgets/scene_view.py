@@ -1,7 +1,7 @@
-"""A classified scene drawn over its image: the scene preview, the class of each window as a
-semi-transparent overlay in the classification raster's colours (the windows the results table's
-filter hides are veiled), and a scene selector. The class histogram beside it (same colours) serves
-as the legend."""
+"""A classified scene drawn over its image: the scene preview, the classification raster (its cells,
+as in ``SceneGrid.cell_geometry``) as a semi-transparent overlay in the raster's colours (the cells
+the results table's filter hides are veiled), and a scene selector. The class histogram beside it
+(same colours) serves as the legend."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from PySide6.QtGui import QPen
 from PySide6.QtWidgets import QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from scl_desktop.core.labelling.export import NODATA_CLASS, class_colours
+from scl_desktop.core.labelling.tiling import clip_window
 from scl_desktop.gui.widgets import plots  # noqa: F401 - pyqtgraph's shared look (white background)
 
 DEFAULT_OPACITY = 55
-HIDDEN_VEIL = (245, 245, 245, 210)  # RGBA over windows the table's filter hides
+HIDDEN_VEIL = (245, 245, 245, 210)  # RGBA over cells the table's filter hides
 
 
 def overlay_rgba(classes: np.ndarray, n_classes: int) -> np.ndarray:
@@ -34,7 +35,8 @@ def overlay_rgba(classes: np.ndarray, n_classes: int) -> np.ndarray:
 class SceneOverlayView(QWidget):
     """Show ``set_scenes(scenes, previews, classes)``; one scene at a time, chosen in ``selector``.
 
-    ``cell_clicked(scene path, cell row, cell col)`` when a window is clicked; ``mark_cell`` outlines one.
+    ``cell_clicked(scene path, window row, window col)`` when the scene is clicked (the window at that
+    point, ``SceneGrid.window_at``); ``mark_cell`` outlines a window where it was read.
     """
 
     cell_clicked = Signal(str, int, int)
@@ -121,7 +123,7 @@ class SceneOverlayView(QWidget):
         self.show_scene(0)
 
     def show_scene(self, index: int) -> None:
-        """Draw scene ``index``: its preview, then the class of every window over it."""
+        """Draw scene ``index``: its preview, then the class of every raster cell over it."""
         if not 0 <= index < len(self.scenes):
             return
         if self.selector.currentIndex() != index:
@@ -142,14 +144,15 @@ class SceneOverlayView(QWidget):
         self.box.autoRange(padding=0.02)
         labelled = scene.classes != NODATA_CLASS
         not_labelled = int((~labelled).sum())
-        self.caption.setText(f"{int(labelled.sum())} of {labelled.size} windows labelled"
-                             + (f" ({not_labelled} skipped or not reached, transparent)" if not_labelled else "")
+        self.caption.setText(f"{int(labelled.sum())} of {labelled.size} cells labelled"
+                             + (f" ({not_labelled} not covered by a labelled window, transparent)"
+                                if not_labelled else "")
                              + ("" if self.previews[index] is not None else "; no preview of the image")
-                             + ". Hover over a window for its class, click it to find it in the table; "
+                             + ". Hover over a cell for its class, click it to find its window in the table; "
                                "colours as in the histogram.")
 
     def set_filter(self, class_index: int | None, min_confidence: float) -> None:
-        """Colour only the windows of class ``class_index`` (``None``: all) with at least ``min_confidence``
+        """Colour only the cells of class ``class_index`` (``None``: all) with at least ``min_confidence``
         (0..1), as the results table shows them; the others are veiled."""
         self.only_class, self.min_confidence = class_index, min_confidence
         if self.current >= 0:
@@ -181,22 +184,24 @@ class SceneOverlayView(QWidget):
         return (row, col) if 0 <= row < rows and 0 <= col < cols else None
 
     def mark_cell(self, path: str, row: int, col: int) -> None:
-        """Outline window (``row``, ``col``) of the scene ``path`` (switching to that scene)."""
+        """Outline window (``row``, ``col``) of the scene ``path`` where it was read (switching to that scene)."""
         index = self.selector.findData(str(path))
         if index < 0:
             return
         self.show_scene(index)
-        ox, oy, cw, ch = self.scenes[index].grid.cell_geometry()
-        self.marker.setRect(QRectF(ox + col * cw, oy + row * ch, cw, ch))
+        inp = self.scenes[index].input
+        x, y, w, h = clip_window(self.scenes[index].grid.window(row, col), inp.width, inp.height)
+        self.marker.setRect(QRectF(x, y, w, h))
         self.marker.setVisible(True)
 
     def _clicked(self, event: Any) -> None:
         if self.current < 0 or event.button() != Qt.MouseButton.LeftButton:
             return
         point = self.box.mapSceneToView(event.scenePos())
-        cell = self.cell_at(point.x(), point.y())
-        if cell is not None:
-            self.cell_clicked.emit(str(self.scenes[self.current].input.path), *cell)
+        scene = self.scenes[self.current]
+        window = scene.grid.window_at(point.x(), point.y())
+        if window is not None:
+            self.cell_clicked.emit(str(scene.input.path), *window)
 
     def _hover(self, pos: QPointF) -> None:
         if self.current < 0:
@@ -209,4 +214,4 @@ class SceneOverlayView(QWidget):
         index = int(scene.classes[cell])
         what = ("not labelled" if index == NODATA_CLASS
                 else f"{self.classes[index]} ({100 * float(scene.confidence[cell]):.0f} %)")
-        self.graphics.setToolTip(f"window row {cell[0]}, col {cell[1]}: {what}")
+        self.graphics.setToolTip(f"cell row {cell[0]}, col {cell[1]}: {what}")

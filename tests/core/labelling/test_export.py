@@ -15,18 +15,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
+from torch import nn
 
+from scl_desktop.core.data.manifest import RasterSettings
 from scl_desktop.core.errors import Cancelled, ConfigError
 from scl_desktop.core.labelling import export as geo_export
 from scl_desktop.core.labelling.export import NODATA_CLASS, PALETTE, export_outputs
 from scl_desktop.core.labelling.geometry import footprints_wgs84
+from scl_desktop.core.labelling.label import LabelModel
 from scl_desktop.core.labelling.types import CSV_FIELDS
 from tests.conftest import shared_data
 from tests.core.labelling.test_label import CLASSES, colour_model, halves_scene, label
-from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, write_image
+from tests.core.raster_fixtures import NOT_GEOREFERENCED_OK, write_geotiff, write_image
 
 # rasterio's own window bounds still use the affine `*` operator
 pytestmark = [NOT_GEOREFERENCED_OK, pytest.mark.filterwarnings("ignore:Use `@` matmul:PendingDeprecationWarning")]
@@ -111,11 +115,9 @@ def test_outputs_are_in_the_right_place(tmp_path, crs, origin, pixel):
         colours = ds.colormap(1)
         assert [colours[i][:3] for i in range(3)] == list(PALETTE[:3]) and colours[NODATA_CLASS][3] == 0
         assert ds.descriptions == ("class",)
-        # cell (r, c) lies on window (r, c): the raster pixel centre is the window centre (unshifted windows)
-        for row in result.rows:
-            if (row.col_off, row.row_off) == (32 * row.cell_col, 32 * row.cell_row):
-                x, y = ds.xy(row.cell_row, row.cell_col)
-                assert x == pytest.approx((row.minx + row.maxx) / 2) and y == pytest.approx((row.miny + row.maxy) / 2)
+        # the raster covers exactly the scene (130 x 100 px in 5 x 4 cells of 26 x 25 px)
+        with rasterio.open(scene) as src:
+            assert tuple(ds.bounds) == pytest.approx(tuple(src.bounds))
     with rasterio.open(tmp_path / "p.tif") as ds:
         assert ds.dtypes == ("float32",) and ds.nodata == -1.0 and ds.read(1).min() > 0.9
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
@@ -190,6 +192,92 @@ def test_refusals_happen_before_anything_is_written(tmp_path):
     assert not (tmp_path / "r.geojson").exists()
 
 
+class WhereModel(nn.Module):
+    """Stand-in model whose class says where its window was read: the scene's red band is the pixel
+    column and green the pixel row, so a window's means give its offset; class ``x{col}y{row}``. The
+    own class gets a probability that grows with the class index (the rest shared evenly), so where
+    windows overlap their average has one clear winner: the covering window with the highest
+    confidence."""
+
+    def __init__(self, xs: list[int], ys: list[int], tile: int) -> None:
+        super().__init__()
+        self.offsets = [(x, y) for y in ys for x in xs]
+        self.tile = tile
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return tuple(f"x{x}y{y}" for x, y in self.offsets)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        means = images.float().mean((2, 3))
+        read = [(round(float(r) - (self.tile - 1) / 2), round(float(g) - (self.tile - 1) / 2)) for r, g, _ in means]
+        index = torch.tensor([self.offsets.index(o) for o in read])  # an unexpected window fails here
+        n = len(self.offsets)
+        own = 0.5 + 0.4 * index.float() / n
+        probs = ((1 - own) / (n - 1))[:, None].repeat(1, n)
+        probs[torch.arange(len(index)), index] = own
+        return probs
+
+
+def where_scene(path: Path, width: int = 100, height: int = 70) -> Path:
+    """A scene whose red band is the pixel column and green band the pixel row (UTM, 2 m pixels)."""
+    data = np.zeros((3, height, width), np.uint8)
+    data[0] = np.arange(width)[None, :]
+    data[1] = np.arange(height)[:, None]
+    return write_geotiff(path, data, crs="EPSG:32631", origin=(431000.0, 5411000.0), pixel=2.0)
+
+
+# stride, window offsets along x (100 px) and y (70 px) with 32 px windows: the last ones shifted back to 68 and 38
+GRIDS = [(32, [0, 32, 64, 68], [0, 32, 38]), (16, [0, 16, 32, 48, 64, 68], [0, 16, 32, 38])]
+
+
+@pytest.mark.parametrize("stride,xs,ys", GRIDS)
+def test_raster_covers_exactly_the_scene_and_cells_take_the_windows_over_them(tmp_path, stride, xs, ys):
+    scene = where_scene(tmp_path / "where.tif")
+    predictor = WhereModel(xs, ys, 32)
+    model = LabelModel(predictor, predictor.classes, 32, RasterSettings(), 32, "test-run", "Where")
+    result = label(model, [scene], tile=32, stride=stride, mode="grid")
+    assert len(result.rows) == len(xs) * len(ys)
+    export_outputs(result, geojson=tmp_path / "w.geojson", raster=tmp_path / "c.tif", confidence=tmp_path / "p.tif")
+
+    # CSV geometry and GeoJSON footprints are the windows really read (the class says where), edge ones included
+    features = json.loads((tmp_path / "w.geojson").read_text(encoding="utf-8"))["features"]
+    assert len(features) == len(result.rows)
+    with rasterio.open(scene) as src:
+        for row, feature in zip(result.rows, features, strict=True):
+            x, y = (int(v) for v in row.predicted[1:].split("y"))
+            assert (row.col_off, row.row_off, row.width, row.height) == (x, y, 32, 32)
+            corners = [src.transform * (x + dx, y + dy) for dx, dy in ((0, 32), (32, 32), (32, 0), (0, 0))]
+            lon, lat = warp_transform(src.crs, "EPSG:4326", *zip(*corners, strict=True))
+            ring = feature["geometry"]["coordinates"][0]
+            assert np.array(ring[:4]) == pytest.approx(np.stack([lon, lat], axis=1), abs=1e-7)
+            assert feature["properties"]["col_off"] == x and feature["properties"]["row_off"] == y
+        assert {(r.col_off, r.row_off) for r in result.rows} >= {(68, 38)}  # the corner window was shifted back
+
+        with rasterio.open(tmp_path / "c.tif") as ds, rasterio.open(tmp_path / "p.tif") as conf:
+            # exactly the scene: same bounds and CRS, ceil(scene / stride) cells
+            assert ds.crs == src.crs and tuple(ds.bounds) == pytest.approx(tuple(src.bounds), abs=1e-6)
+            assert (ds.width, ds.height) == (-(-100 // stride), -(-70 // stride))
+            assert tuple(conf.bounds) == pytest.approx(tuple(src.bounds), abs=1e-6)
+            classes, confidence = ds.read(1), conf.read(1)
+            n = len(model.classes)
+            for r in range(ds.height):
+                for c in range(ds.width):
+                    # the scene pixel under the cell's centre and the windows covering it
+                    px, py = ~src.transform * ds.xy(r, c)
+                    over = [w for w in result.rows
+                            if w.col_off <= px < w.col_off + w.width and w.row_off <= py < w.row_off + w.height]
+                    assert over, f"cell ({r}, {c}) is not over any window"
+                    best = max(over, key=lambda w: w.confidence)
+                    assert classes[r, c] == best.class_index, f"cell ({r}, {c})"
+                    # the confidence band: the mean probability of that class over the covering windows
+                    mean = np.mean([w.confidence if w is best else (1 - w.confidence) / (n - 1) for w in over])
+                    assert confidence[r, c] == pytest.approx(mean, abs=1e-5)
+            # the last column and row of cells hold the shifted-back edge windows
+            assert all(model.classes[v].startswith("x68") for v in classes[:, -1])
+            assert all(model.classes[v].endswith("y38") for v in classes[-1])
+
+
 def test_south_up_rasters_still_get_counter_clockwise_rings():
     # a south-up transform (positive y pixel size) flips the corner order in lon/lat
     rings = footprints_wgs84("EPSG:32631", (1.0, 0, 500000.0, 0, 1.0, 5700000.0),
@@ -228,9 +316,10 @@ def test_real_scenes_outputs_are_in_the_right_place(tmp_path):
         assert tif.name in written
         with rasterio.open(tif) as ds, rasterio.open(scene) as src:
             assert ds.crs == src.crs and ds.nodata == NODATA_CLASS and ds.colormap(1)[0][:3] == PALETTE[0]
-            # the class raster covers the scene: same top-left corner, cells of 256 source pixels
-            assert (ds.transform.c, ds.transform.f) == pytest.approx((src.transform.c, src.transform.f))
-            assert ds.transform.a == pytest.approx(src.transform.a * 256)
+            # the class raster covers exactly the scene: ceil(side / 256) cells (test_tiled.tif: 1000 px, 4 cells
+            # of 250 px), never overhanging it
+            assert tuple(ds.bounds) == pytest.approx(tuple(src.bounds))
+            assert (ds.width, ds.height) == (-(-src.width // 256), -(-src.height // 256))
         names = gdal_category_names(tif)
         assert names is None or names == list(CLASSES)
 

@@ -52,10 +52,32 @@ def test_overlapping_stride_and_cell_geometry():
     grid = SceneGrid(1000, 1000, 256, 256, 128, 128, "shift")
     xs, _ = offsets(grid)
     assert xs == [0, 128, 256, 384, 512, 640, 744]
-    # cells: stride x stride blocks centred on the regular window positions
-    assert grid.cell_geometry() == (64.0, 64.0, 128.0, 128.0)
+    # cells: ceil(1000 / 128) = 8 per side from the scene origin, together exactly the scene (125 px each)
+    assert (grid.cell_rows, grid.cell_cols) == (8, 8)
+    assert grid.cell_geometry() == (0.0, 0.0, 125.0, 125.0)
     transform = grid.cell_transform((0.5, 0, 1000.0, 0, -0.5, 2000.0))
-    assert tuple(transform)[:6] == pytest.approx((64.0, 0, 1032.0, 0, -64.0, 1968.0))
+    assert tuple(transform)[:6] == pytest.approx((62.5, 0, 1000.0, 0, -62.5, 2000.0))
+    # a cell takes the windows covering its centre: cell centres 62.5, 187.5, ..., 937.5
+    assert grid.cell_span(grid.window(0, 0))[1] == slice(0, 2)  # window 0..256: centres 62.5, 187.5
+    assert grid.cell_span(grid.window(0, 6))[1] == slice(6, 8)  # shifted back to 744..1000: centres 812.5, 937.5
+
+
+def test_cells_cover_exactly_the_scene_when_it_is_not_a_multiple_of_the_stride():
+    grid = SceneGrid(100, 70, 32, 32, 32, 32, "shift")
+    assert (grid.n_rows, grid.n_cols) == (3, 4) and (grid.cell_rows, grid.cell_cols) == (3, 4)
+    ox, oy, cw, ch = grid.cell_geometry()
+    assert (ox, oy, cw * grid.cell_cols, ch * grid.cell_rows) == pytest.approx((0, 0, 100, 70))
+    # columns: windows 0, 32, 64, 68 (shifted); cell centres 12.5, 37.5, 62.5, 87.5
+    assert [grid.cell_span(grid.window(0, c))[1] for c in range(4)] == [
+        slice(0, 1), slice(1, 3), slice(3, 4), slice(3, 4)]
+    # every cell is covered by a window
+    covered = np.zeros((grid.cell_rows, grid.cell_cols), int)
+    for win in grid.windows():
+        covered[grid.cell_span(win)] += 1
+    assert (covered > 0).all()
+    # the window at a point: the one covering it whose centre is nearest
+    assert grid.window_at(99.5, 69.5) == (2, 3) and grid.window_at(66, 0) == (0, 2)
+    assert grid.window_at(100, 0) is None and grid.window_at(-1, 5) is None
 
 
 def test_scene_smaller_than_a_tile_is_one_window():
@@ -63,6 +85,8 @@ def test_scene_smaller_than_a_tile_is_one_window():
     assert (shift.n_rows, shift.n_cols) == (2, 1)
     assert shift.window(0, 0).width == 100 and shift.window(1, 0).y == 44
     assert shift.cell_geometry()[::2] == (0.0, 100.0)  # the one column spans the scene
+    # two rows of 150 px cells (centres 75, 225): window 1 (44..300) covers both, window 0 (0..256) too
+    assert shift.cell_span(shift.window(1, 0)) == shift.cell_span(shift.window(0, 0)) == (slice(0, 2), slice(0, 1))
     pad = SceneGrid(100, 300, 256, 256, 256, 256, "pad")
     assert pad.window(0, 0).width == 256 and clip_window(pad.window(0, 0), 100, 300)[2] == 100
 
@@ -71,6 +95,10 @@ def test_gaps_when_the_stride_is_larger_than_the_tile():
     grid = SceneGrid(1000, 256, 100, 256, 300, 256, "shift")
     xs, _ = offsets(grid)
     assert xs == [0, 300, 600, 900]
+    # 4 cells of 250 px (centres 125, 375, 625, 875); each window stands for the 300 px block around it
+    assert [grid.cell_span(grid.window(0, c))[1] for c in range(4)] == [
+        slice(0, 1), slice(1, 2), slice(2, 3), slice(3, 4)]
+    assert grid.window_at(210, 10) == (0, 1) and grid.window_at(190, 10) == (0, 0)
 
 
 @pytest.mark.parametrize("changes", [dict(tile=0), dict(tile=64, tile_m=10.0), dict(stride=5, stride_m=2.0),
