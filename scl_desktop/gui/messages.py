@@ -16,6 +16,7 @@ _ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("fit", "", "Fit classifier on the Classifier page"),
     ("baseline", "--resume", ""),  # no such button: the command stays
     ("baseline", "", "Train Plain baseline on the Evaluate page"),
+    ("evaluate", "--report", "Export report… on the Evaluate page"),
     ("evaluate", "", "the Evaluate page"),
     ("split", "", "Build split on the Dataset page"),
     ("import", "", "drop the folder on the Dataset page"),

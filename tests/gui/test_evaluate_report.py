@@ -56,7 +56,7 @@ def test_export_report_writes_the_core_report(home: Path, qtbot, window, monkeyp
     (home / "a_file").write_text("not a folder")
     page.export_button.click()
     boxes = error_dialogs(window)
-    assert boxes and "is a file" in boxes[0].text() and "--report" in boxes[0].informativeText()
+    assert boxes and "is a file" in boxes[0].text() and "Export report… on the Evaluate page" in boxes[0].informativeText()
     for box in boxes:
         box.close()
     page.export_button.click()  # cancelled: nothing written, no error

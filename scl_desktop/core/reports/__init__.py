@@ -40,6 +40,6 @@ def write_report(run: Run, store: RunStore, html: str | os.PathLike[str] | None 
             raise
         except SclError as exc:
             raise SclError(exc.what,
-                           "Choose a file in a folder you can write to, e.g. "
-                           f"`scl evaluate {run.id} --report ~/{run.id}.html`.") from exc
+                           "Choose a file in a folder you can write to "
+                           f"(`scl evaluate {run.id} --report ~/{run.id}.html`).") from exc
     return written

@@ -70,7 +70,7 @@ def test_plan_shares_work_between_tables():
     assert len(keys) == len(set(keys)) == N_CELLS  # 3 augmentation and 2 stage-1 variants
     assert "s10/seed0/scl/SCL-CB" in keys  # Table 1 SCL-CB = Table 2 +RF+RR+RCD = Table 3 SCL
     assert "s10/seed0/scl/SCL-Auto" in keys and "s10/seed0/scl/SCL-TauNorm" in keys
-    assert {c.job for c in cells} == set(repro.JOBS) - {"scl-no-warmup"}  # Table 4's only
+    assert {c.job for c in cells} == set(repro.JOBS) - {"scl-no-warmup", "probe"}  # Table 4 and --weights only
     csce = plan_cells(ReproduceConfig(source="x", out="y", seeds=(0,), s_values=(10,), tables=(2, 3),
                                       ablation_balance="csce"))
     assert {c.method for c in csce} == {"SCL-CSCE"}
