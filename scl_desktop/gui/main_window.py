@@ -36,6 +36,9 @@ from scl_desktop.gui.settings import AppSettings, window_settings
 from scl_desktop.gui.widgets.log_panel import LogPanel
 from scl_desktop.logging_setup import log_file
 
+LOG_HEIGHT = 110
+"""First-launch height of the log dock in pixels (about six lines)."""
+
 
 class MainWindow(QMainWindow):
     """The application window. ``pages`` maps a page key to its widget."""
@@ -305,6 +308,8 @@ class MainWindow(QMainWindow):
         state = store.value("state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
+        else:  # first launch: the log a strip at the bottom (View > Log hides it; its edge resizes it)
+            self.resizeDocks([self.log_dock], [LOG_HEIGHT], Qt.Orientation.Vertical)
         page = store.value("page")
         if isinstance(page, str) and page in self.pages:
             self.show_page(page)

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-WINDOW_SIZE = (1440, 900)
+WINDOW_SIZES = ((1280, 800), (1920, 1080))
+"""The sizes every page is grabbed at: a small laptop and a full-HD screen."""
 TINY = {"arch": "tiny", "image_size": 32, "batch_size": 32, "device": "cpu", "amp": False, "channels_last": False,
         "checkpoint_every": 0}
 
@@ -126,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description="Screenshot every page of the app after a small demo run.")
     parser.add_argument("outdir", type=Path, help="folder for the PNG files")
     parser.add_argument("--epochs", type=int, default=12, help="epochs of each (tiny) training step")
+    parser.add_argument("--sizes", default=",".join(f"{w}x{h}" for w, h in WINDOW_SIZES), metavar="WxH,...",
+                        help="window sizes to grab every page at, one sub-folder each (default %(default)s)")
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     if "SCL_HOME" not in os.environ:
@@ -135,13 +138,18 @@ def main(argv: list[str] | None = None) -> int:
     from scl_desktop.gui.startup import create_app, create_main_window
 
     app = create_app()
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
     window = create_main_window(open_demo=True)
-    window.resize(*WINDOW_SIZE)
+    window.resize(*sizes[0])
     window.show()
     run_demo(app, window, args.epochs)
     label_demo_scene(app, window)
-    for path in grab_pages(app, window, args.outdir):
-        print(path)
+    for width, height in sizes:
+        window.resize(width, height)
+        folder = args.outdir / f"{width}x{height}"
+        folder.mkdir(exist_ok=True)
+        for path in grab_pages(app, window, folder):
+            print(path)
     window.close()
     return 0
 

@@ -279,3 +279,23 @@ def record_import_sizes(monkeypatch) -> list[int | None]:  # noqa: ANN001
 
     monkeypatch.setattr(dataset_page, "import_step", fake_import)
     return sizes
+
+
+def test_empty_plots_show_a_hint_not_axes_until_they_have_data(qtbot) -> None:  # noqa: ANN001
+    from scl_desktop.gui.widgets.plots import LiveCurves, RoleBarChart
+
+    curves = LiveCurves("Loss", "epoch", "loss", [("a", "#000000"), ("b", "#ff0000")])
+    bars = RoleBarChart("Per class", "accuracy (%)")
+    for plot in (curves, bars):
+        qtbot.addWidget(plot)
+        plot.show()
+        assert plot.is_empty() and not plot.getPlotItem().getAxis("left").isVisible()
+    curves.add_point("a", 1, 0.5)
+    curves.redraw()
+    bars.set_values({"x": 50.0}, {"x": "majority"})
+    bars.redraw()
+    for plot in (curves, bars):
+        assert not plot.is_empty() and plot.getPlotItem().getAxis("left").isVisible()
+    curves.clear_points()
+    curves.redraw()
+    assert curves.is_empty()

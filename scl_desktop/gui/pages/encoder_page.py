@@ -73,7 +73,7 @@ class EncoderPage(QWidget):
         self.run_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.loss_plot = loss_curves("SupCon loss")
         self.lr_plot = LiveCurves("Learning rate", "epoch", "lr", [("lr", theme.OVERALL)])
-        self.probe_plot = LiveCurves("kNN probe accuracy (validation images)", "epoch", "accuracy (%)",
+        self.probe_plot = LiveCurves("kNN probe (validation images)", "epoch", "accuracy (%)",
                                      ROLE_SERIES, y_range=(0, 100))
         self.probe_plot.setToolTip("Every few epochs (kNN probe every) each validation image is labelled by a vote of "
                                    "its nearest training images in the encoder's feature space: how well the "

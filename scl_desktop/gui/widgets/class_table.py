@@ -28,9 +28,9 @@ class ClassTable(QTableWidget):
         self.verticalHeader().setDefaultSectionSize(THUMB + 6)
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        for col in range(1, len(COLUMNS)):
+        for col in range(len(COLUMNS)):  # class names are never cut short: the table scrolls instead
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
         self.setAlternatingRowColors(True)
         self.classes: list[str] = []
 
@@ -47,7 +47,6 @@ class ClassTable(QTableWidget):
             for col in range(2, len(COLUMNS)):
                 self._set(row, col, "")
         self.resizeColumnsToContents()
-        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def show_split(self, split: SplitManifest | None) -> None:
         """Fill the role and train/val/test columns (or clear them when ``split`` is None)."""

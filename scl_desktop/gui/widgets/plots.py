@@ -14,7 +14,8 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import QObject, Qt, QTimer
-from PySide6.QtWidgets import QGraphicsItem
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QGraphicsItem, QLabel
 
 from scl_desktop.gui import theme
 
@@ -84,11 +85,40 @@ def _settle_view(plot: pg.PlotWidget) -> None:
     plot.getPlotItem().getViewBox().prepareForPaint()
 
 
-class LiveCurves(pg.PlotWidget):
+class _EmptyHint(pg.PlotWidget):
+    """A plot that shows a hint, not empty axes, until it has something to show."""
+
+    def _init_hint(self, text: str) -> None:
+        self.empty_hint = QLabel(text, self)
+        self.empty_hint.setObjectName("emptyPlotHint")
+        self.empty_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_hint.setWordWrap(True)
+        self.empty_hint.setStyleSheet("color: #808080; background: transparent; padding: 12px;")
+        self._set_empty(True)
+
+    def _set_empty(self, empty: bool) -> None:
+        item = self.getPlotItem()
+        for axis in ("left", "bottom"):
+            item.showAxis(axis, not empty)
+        self.empty_hint.setVisible(empty)
+
+    def is_empty(self) -> bool:
+        """Whether the plot shows its hint (nothing drawn yet)."""
+        return not self.empty_hint.isHidden()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        hint = self.__dict__.get("empty_hint")  # not yet made while the base class sets itself up
+        if hint is not None:
+            hint.setGeometry(self.rect())
+
+
+class LiveCurves(_EmptyHint):
     """A plot of named series fed point by point; ``add_point`` is cheap, drawing is throttled."""
 
     def __init__(self, title: str, x_label: str, y_label: str, series: Sequence[tuple[str, str]],
-                 log_y: bool = False, y_range: tuple[float, float] | None = None) -> None:
+                 log_y: bool = False, y_range: tuple[float, float] | None = None,
+                 empty_text: str = "Curves appear here while training runs.") -> None:
         super().__init__()
         self.setMinimumHeight(160)
         item = self.getPlotItem()
@@ -99,14 +129,16 @@ class LiveCurves(pg.PlotWidget):
         item.setLogMode(y=log_y)
         if y_range is not None:
             item.setYRange(*y_range, padding=0.02)
-        if len(series) != 1:
-            item.addLegend(offset=(-10, 10))
+        if len(series) != 1:  # one row, on a translucent ground, so it hides little of the curves
+            item.addLegend(offset=(-10, 10), colCount=max(len(series), 1), brush=pg.mkBrush(255, 255, 255, 190),
+                           labelTextSize="8pt")
         self._markers = y_range is not None
         self._data: dict[str, tuple[list[float], list[float]]] = {}
         self._curves: dict[str, pg.PlotDataItem] = {}
         for name, color in series:
             self.ensure_series(name, color)
         self._dirty = False
+        self._init_hint(empty_text)
         _cache_decorations(self)
         _schedule(self)
 
@@ -172,13 +204,15 @@ class LiveCurves(pg.PlotWidget):
         self._dirty = False
         for name, (xs, ys) in self._data.items():
             self._curves[name].setData(xs, ys)
+        self._set_empty(not any(xs for xs, _ in self._data.values()))
         _settle_view(self)
 
 
-class RoleBarChart(pg.PlotWidget):
+class RoleBarChart(_EmptyHint):
     """Horizontal bars, one per class, coloured by the class's role; class names on the left axis."""
 
-    def __init__(self, title: str | None, value_label: str, x_range: tuple[float, float] | None = None) -> None:
+    def __init__(self, title: str | None, value_label: str, x_range: tuple[float, float] | None = None,
+                 empty_text: str = "Per-class figures appear here once there are results.") -> None:
         super().__init__()
         self.setMinimumHeight(160)
         self._x_range = x_range
@@ -194,6 +228,7 @@ class RoleBarChart(pg.PlotWidget):
         self._texts: list[pg.TextItem] = []
         self.values: dict[str, float] = {}
         self._pending: tuple[dict[str, float], dict[str, str], dict[str, str]] | None = None
+        self._init_hint(empty_text)
         _schedule(self)
 
     def set_values(self, values: Mapping[str, float], roles: Mapping[str, str] | None = None,
@@ -237,6 +272,7 @@ class RoleBarChart(pg.PlotWidget):
         item.setYRange(-0.6, max(len(names) - 0.4, 0.6), padding=0)
         lo, hi = self._x_range if self._x_range else (0, top * 1.12)
         item.setXRange(lo, hi, padding=0)
+        self._set_empty(not names)
         _settle_view(self)
 
 
