@@ -1,4 +1,4 @@
-"""`scl runs list|show|compare|delete` and `scl evaluate`: look at stored runs and their results."""
+"""`scl runs list|show|compare|rename|note|delete` and `scl evaluate`: look at stored runs and their results."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ RUN_HELP = "a run id, a run name, a unique prefix of an id, or the run's folder"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    runs = sub.add_parser("runs", help="list, show, compare or delete training runs",
+    runs = sub.add_parser("runs", help="list, show, compare, rename, annotate or delete training runs",
                           description="Look at the training runs stored on this computer.")
     runs_sub = runs.add_subparsers(dest="runs_command", metavar="ACTION", required=True)
 
@@ -34,10 +34,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.set_defaults(func=cmd_show)
 
-    p = runs_sub.add_parser("compare", help="compare the results (majority/minority/overall accuracy) of runs")
+    p = runs_sub.add_parser("compare", help="compare the results (majority/minority/overall accuracy) of runs",
+                            description="Put the results of runs side by side and name the best minority and "
+                                        "overall accuracy; runs of different datasets or splits get a warning "
+                                        "instead (their numbers are not comparable).")
     p.add_argument("runs", metavar="RUN", nargs="+", help=RUN_HELP)
-    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON: {results, comparable, best (null when not comparable), notes}")
     p.set_defaults(func=cmd_compare)
+
+    p = runs_sub.add_parser("rename", help="give a run a (new) name, unique among the runs")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    p.add_argument("name", metavar="NAME", help="letters, digits and - _ . + (at most 64 characters)")
+    p.set_defaults(func=cmd_rename)
+
+    p = runs_sub.add_parser("note", help="write a free-text note on a run (shown by `scl runs show`)")
+    p.add_argument("run", metavar="RUN", help=RUN_HELP)
+    p.add_argument("text", metavar="TEXT", help='the note (quote it); "" removes the note')
+    p.set_defaults(func=cmd_note)
 
     p = runs_sub.add_parser("delete", help="delete runs (their folders with checkpoints and results)")
     p.add_argument("runs", metavar="RUN", nargs="+", help=RUN_HELP)
@@ -137,17 +151,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         best = r.best("overall")
         best_text = (f"{best[0]} {_pct(best[1]['majority'])}/{_pct(best[1]['minority'])}/{_pct(best[1]['overall'])}"
                      if best else "-")
-        table.append([r.id, r.name or "", r.kind, r.status_label, _dataset_name(r.source), r.arch or "-", best_text])
+        table.append([r.id, r.name or "", r.kind, r.status_label, r.dataset_name, r.arch or "-", best_text])
     print(format_table(["id", "name", "kind", "status", "dataset", "arch", "best (majority/minority/overall %)"], table))
     return 0
 
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1f}"
-
-
-def _dataset_name(source: str | None) -> str:
-    return (Path(source).name or source) if source else "-"
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -174,6 +184,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"  folder:   {run.path}",
         f"  kind:     {run.kind}    status: {run.status_label}" + (f" ({run.message})" if run.message else ""),
         f"  created:  {run.created}    seed: {run.seed}",
+        *([f"  note:     {run.note}"] if run.note else []),
         f"  dataset:  {split.dataset.source} ({len(split.classes)} classes, {split.protocol} split, "
         f"train {len(split.train)}, val {len(split.val)}, test {len(split.test)})",
         f"  code:     scl_desktop {versions.get('scl_desktop', '?')}"
@@ -216,30 +227,53 @@ def _safe(get: Callable[[], Any], default: Any) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    from scl_desktop.core.runs.compare import comparison_warning
+
     store = RunStore()
     runs = [store.open(r) for r in args.runs]
     rows = [row for run in runs for row in run.result_rows()]
-    notes = _test_set_notes(runs)
+    warning = comparison_warning(store.rows(runs))
+    best = None if warning or not rows else _best(rows)
     if args.json:
-        print_json({"results": rows, "notes": notes})
+        print_json({"results": rows, "comparable": warning is None, "best": best, "notes": [warning] if warning else []})
         return 0
     if not rows:
         print("None of these runs has results yet.")
         return 0
     table = [[r["run"], *_table1_row(r["method"], r)] for r in rows]
     print(format_table(["run", *TABLE1_HEADERS], table))
-    for note in notes:
-        print(f"note: {note}")
+    if warning:
+        print(f"WARNING: {warning}")
+    elif best:
+        print("best: " + "; ".join(f"{key} {b['method']} of {b['run']} ({b['value']:.1f} %)"
+                                   for key, b in best.items() if b))
     return 0
 
 
-def _test_set_notes(runs: Sequence[Run]) -> list[str]:
-    """Warn when runs were tested on different test sets (their numbers are then not comparable)."""
-    keys = {run.id: split.fingerprint(("test",)) for run in runs
-            if (split := _safe(lambda run=run: run.split, None)) is not None}
-    if len(set(keys.values())) > 1:
-        return ["these runs were evaluated on different test sets; compare their numbers with care."]
-    return []
+def _best(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any] | None]:
+    """The (first) result with the highest minority and overall accuracy: {key: {run, method, value} or None}."""
+    out: dict[str, dict[str, Any] | None] = {}
+    for key in ("minority", "overall"):
+        scored = [r for r in rows if r.get(key) is not None]
+        top = max(scored, key=lambda r, key=key: r[key]) if scored else None
+        out[key] = {"run": top["run"], "method": top["method"], "value": top[key]} if top else None
+    return out
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    store = RunStore()
+    run = store.open(args.run)
+    old = run.name
+    store.rename(run, args.name)
+    print(f"renamed {run.id}: {old or '(no name)'} -> {run.name}")
+    return 0
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    run = RunStore().open(args.run)
+    run.set_note(args.text)
+    print(f"note on {run.id}: {run.note}" if run.note else f"note on {run.id} removed")
+    return 0
 
 
 def cmd_delete(args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, Signal
 from scl_desktop.core.data.manifest import DatasetManifest, SplitManifest
 from scl_desktop.core.paths import runs_dir
 from scl_desktop.core.runs.store import RunStore
+from scl_desktop.gui.run_text import run_title
 from scl_desktop.gui.worker import StepFactory, Task
 
 
@@ -79,7 +80,7 @@ class Session(QObject):
         run = self.run
         if run is None:
             return "no run"
-        name = f"{run.name} ({run.id})" if run.name else run.id
+        name = run_title(run.name, run.id)
         source = Path(run.record.get("source") or run.split.dataset.source).name
         return f"{name}, {run.status_label}, on {source} ({run.split.protocol} split, train {len(run.split.train)})"
 

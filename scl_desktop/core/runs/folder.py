@@ -2,7 +2,7 @@
 
 ``<runs folder>/<id>/`` holds::
 
-    run.json            id, kind, name, seed, status, dataset, arch, result summaries (the index's source)
+    run.json            id, kind, name, note, seed, status, dataset, arch, result summaries (the index's source)
     config.json         the training configuration
     split.json          a copy of the split manifest (with the dataset manifest inside)
     environment.json    python/torch/torchvision/numpy/scl_desktop versions, git commit, device, command line
@@ -10,7 +10,7 @@
     metrics_<stage>.csv one row per epoch, appended a line at a time (survives a kill)
     results/<method>/   evaluation.json, per_class.csv, confusion.csv (+ extra.json)
 
-Run ids look like ``20250131-142233-scl-3fa9``. Runs are created, opened, listed and deleted
+Run ids look like ``20250131-142233-scl-3fa9``. Runs are created, opened, listed, renamed and deleted
 through ``store.RunStore``; a ``Run`` is one folder.
 """
 
@@ -142,6 +142,16 @@ class Run:
     @property
     def name(self) -> str | None:
         return self._record.get("name")
+
+    @property
+    def note(self) -> str | None:
+        """The user's free text about the run (``set_note``), or ``None``."""
+        return self._record.get("note") or None
+
+    def set_note(self, text: str | None) -> None:
+        """Store ``text`` (stripped; empty or ``None`` removes the note) in run.json; the index picks it up
+        at its next sync."""
+        self._save_record(note=(text or "").strip() or None)
 
     @property
     def seed(self) -> int:

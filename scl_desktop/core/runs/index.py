@@ -30,7 +30,7 @@ _log = logging.getLogger(__name__)
 _LOW_SPACE = 64 * 2**20  # "disk I/O error" with less free space than this is a full disk
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SUMMARY_KEYS = ("majority", "minority", "overall", "balanced_accuracy", "macro_f1")
 
 _SCHEMA = f"""
@@ -51,6 +51,7 @@ CREATE TABLE runs (
     pid INTEGER,
     split TEXT,
     test_set TEXT,
+    note TEXT,
     record_stamp TEXT
 );
 CREATE TABLE results (
@@ -67,8 +68,9 @@ PRAGMA user_version = {SCHEMA_VERSION};
 class RunRow:
     """One index row: the run's identity, state, dataset, architecture and result summaries.
 
-    ``results`` maps method name to {"majority", "minority", "overall", "balanced_accuracy",
-    "macro_f1"} in percent (``None`` where not defined).
+    ``note`` is the user's free text about the run (``Run.set_note``); ``results`` maps method name
+    to {"majority", "minority", "overall", "balanced_accuracy", "macro_f1"} in percent (``None``
+    where not defined).
     """
 
     id: str
@@ -87,12 +89,18 @@ class RunRow:
     pid: int | None = None
     split: str | None = None
     test_set: str | None = None
+    note: str | None = None
     results: dict[str, dict[str, float | None]] = field(default_factory=dict)
 
     @property
     def status_label(self) -> str:
         """The status, with "running" shown as "interrupted" when its process on this host is gone."""
         return effective_status(self.status, self.host, self.pid)
+
+    @property
+    def dataset_name(self) -> str:
+        """The dataset's folder name (the last part of ``source``), or "-" when unknown."""
+        return (Path(self.source).name or self.source) if self.source else "-"
 
     def best(self, key: str = "overall") -> tuple[str, dict[str, float | None]] | None:
         """The method with the highest ``key`` accuracy, or ``None`` without results."""
@@ -103,7 +111,8 @@ class RunRow:
         return {
             "id": self.id, "kind": self.kind, "name": self.name, "created": self.created, "updated": self.updated,
             "status": self.status_label, "message": self.message, "path": self.path, "source": self.source,
-            "arch": self.arch, "seed": self.seed, "n_classes": self.n_classes, "results": self.results,
+            "arch": self.arch, "seed": self.seed, "n_classes": self.n_classes, "note": self.note,
+            "results": self.results,
         }
 
 
@@ -380,6 +389,7 @@ def _fields(folder: Path, record: Mapping[str, Any]) -> dict[str, Any]:
         "message": record.get("message"), "path": str(folder.resolve()), "source": record.get("source"),
         "arch": record.get("arch"), "seed": record.get("seed"), "n_classes": record.get("n_classes"),
         "host": record.get("host"), "pid": record.get("pid"), "split": split, "test_set": test_set,
+        "note": record.get("note"),
     }
 
 
@@ -395,10 +405,16 @@ def folder_rows(runs_root: Path, kind: str | None = None) -> list[RunRow]:
     for folder in _run_folders(runs_root):
         record = _try_record(folder)
         if record is not None and kind in (None, record.get("run_kind")):
-            results = {m: {k: (summary or {}).get(k) for k in SUMMARY_KEYS}
-                       for m, summary in sorted((record.get("results") or {}).items())}
-            rows.append(RunRow(**_fields(folder, record), results=results))
+            rows.append(folder_row(folder, record))
     return sorted(rows, key=lambda r: (r.created or "", r.id), reverse=True)
+
+
+def folder_row(folder: Path, record: Mapping[str, Any]) -> RunRow:
+    """The row of the run in ``folder`` built from its run.json ``record``, without the index (for a run
+    outside the runs folder, or when the index cannot be used)."""
+    results = {m: {k: (summary or {}).get(k) for k in SUMMARY_KEYS}
+               for m, summary in sorted((record.get("results") or {}).items())}
+    return RunRow(**_fields(folder, record), results=results)
 
 
 def _row(r: sqlite3.Row, results: dict[str, dict[str, float | None]]) -> RunRow:
@@ -406,5 +422,5 @@ def _row(r: sqlite3.Row, results: dict[str, dict[str, float | None]]) -> RunRow:
         id=r["id"], kind=r["kind"], name=r["name"], created=r["created"], updated=r["updated"], status=r["status"],
         message=r["message"], path=r["path"], source=r["source"], arch=r["arch"], seed=r["seed"],
         n_classes=r["n_classes"], host=r["host"], pid=r["pid"], split=r["split"], test_set=r["test_set"],
-        results=results,
+        note=r["note"], results=results,
     )

@@ -1,4 +1,4 @@
-"""``RunStore``: the one object that creates, opens, lists and deletes the runs of a runs folder.
+"""``RunStore``: the one object that creates, opens, lists, renames and deletes the runs of a runs folder.
 
 The run folders are the truth; the store keeps its SQLite ``RunIndex`` in step with them (the
 index is re-synced from the folders whenever it is read, so a status written by any process
@@ -17,6 +17,7 @@ import secrets
 import shutil
 import socket
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,7 @@ from scl_desktop.core.runs.folder import (
     jsonable_config,
     now_text,
 )
-from scl_desktop.core.runs.index import RunIndex, RunRow, folder_rows
+from scl_desktop.core.runs.index import RunIndex, RunRow, folder_row, folder_rows
 from scl_desktop.core.runs.lock import LOCK_FILE
 from scl_desktop.core.runs.record import RUN_FILE, RUN_RECORD_TYPE, SPLIT_FILE
 
@@ -194,6 +195,27 @@ class RunStore:
         except SclError as exc:
             _log.warning("The run index cannot be used (%s); reading the run folders directly.", exc)
             return folder_rows(self.root, kind)
+
+    def rows(self, runs: Sequence[Run]) -> list[RunRow]:
+        """The index rows of ``runs``, in their order (a run outside the runs folder: read from its folder)."""
+        by_id = {row.id: row for row in self.list()}
+        return [by_id.get(run.id) or folder_row(run.path, run.record) for run in runs]
+
+    # --- renaming ---------------------------------------------------------------------------
+
+    def rename(self, run: Run | str, name: str) -> Run:
+        """Give ``run`` (a ``Run`` or anything ``open`` takes) the name ``name`` in run.json and the index.
+
+        ``ConfigError`` when the name is not a valid file name, looks like a run id, or names another
+        run (``check_name_free``); the run's own name is accepted unchanged.
+        """
+        run = run if isinstance(run, Run) else self.open(run)
+        name = (name or "").strip()
+        if name != run.name:
+            self.check_name_free(name)
+            run._save_record(name=name)
+            self._update_index(lambda index: index.add(run.path))
+        return run
 
     # --- deleting ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Evaluate page: the Table-1 breakdown of the current run next to the Plain baseline and other runs
-on the same split, per-class accuracy, a confusion-matrix heat map, training the Plain baseline, and
-exporting the selected result's run as a report to keep (core ``reports.write_report``).
+on the same split, per-class accuracy, a confusion-matrix heat map, training the Plain baseline,
+exporting the selected result's run as a report to keep (core ``reports.write_report``) and its model
+as ONNX (core ``workflows.onnx_export.export_run``, in the worker).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from scl_desktop.core.reports import write_report
 from scl_desktop.core.runs.store import RunStore
 from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
+from scl_desktop.core.workflows.onnx_export import OnnxExport, export_run
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.common import config_choices, default_config, read_form
 from scl_desktop.gui.pages.config_labels import LABELS
+from scl_desktop.gui.run_text import run_choice
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.config_form import ConfigForm
@@ -55,13 +58,16 @@ def _form_dialog(parent: QWidget, title: str, form: QWidget) -> QDialog:
 
 
 def comparable_results(store: RunStore, split: SplitManifest, first: Any = None) -> list[ResultRow]:
-    """Results of ``first`` (a run), then of every other run of ``store`` trained on the same split.
+    """Results of ``first`` (a run), then of every other run of ``store`` trained on the same split, each
+    naming its run by name (or id), dataset and date (``run_text.run_choice``).
 
     Runs are matched by the split fingerprint in the run index, so no split file is read.
     """
     fingerprint = split.fingerprint()
     runs: list[Any] = [first] if first is not None else []
-    for row in store.list():
+    index = store.list()
+    labels = {row.id: run_choice(row, result=False) for row in index}
+    for row in index:
         if row.results and row.split == fingerprint and (first is None or row.id != first.id):
             try:
                 runs.append(store.open(row.path))
@@ -71,7 +77,7 @@ def comparable_results(store: RunStore, split: SplitManifest, first: Any = None)
     for run in runs:
         for method in run.methods():
             try:
-                rows.append(ResultRow(method, run.id, run.evaluation(method)))
+                rows.append(ResultRow(method, run.id, run.evaluation(method), labels.get(run.id, run.id)))
             except SclError:
                 continue
     return rows
@@ -99,6 +105,14 @@ class EvaluatePage(QWidget):
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_report)
         self.last_report: list[Path] = []
+        self.onnx_button = QPushButton("Export ONNX…")
+        self.onnx_button.setObjectName("exportOnnxButton")
+        self.onnx_button.setToolTip("Save the selected result's model (encoder + classifier, one graph) as an ONNX "
+                                    "file for other programs, with its class names and input preparation in the "
+                                    "metadata; checked against torch with onnxruntime.")
+        self.onnx_button.setEnabled(False)
+        self.onnx_button.clicked.connect(self.export_onnx)
+        self.last_onnx: OnnxExport | None = None
         self.table = ResultsTable()
         self.table.itemSelectionChanged.connect(self._show_selected)
         self.per_class = PerClassTable()
@@ -144,7 +158,7 @@ class EvaluatePage(QWidget):
         results_layout = QVBoxLayout(results)
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.heading)
-        results_layout.addLayout(tool_row(refresh, self.export_button))
+        results_layout.addLayout(tool_row(refresh, self.export_button, self.onnx_button))
         results_layout.addWidget(self.table, 1)
         upper = QWidget()
         upper_layout = QHBoxLayout(upper)
@@ -200,6 +214,7 @@ class EvaluatePage(QWidget):
     def _show_selected(self) -> None:
         row = self.table.selected()
         self.export_button.setEnabled(row is not None)
+        self.onnx_button.setEnabled(row is not None)
         if row is None:
             self.class_bars.set_values({})
             self.confusion.clear()
@@ -209,25 +224,34 @@ class EvaluatePage(QWidget):
         self.confusion.set_matrix(ev.classes, ev.confusion, ev.roles)
         self.confusion_box.setTitle(f"Confusion matrix: {row.method} ({row.run_id})")
 
-    # -- report --------------------------------------------------------------------------
-    def export_report(self) -> None:
-        """Ask where to save the selected result's run as an HTML report (``<name>_per_class.csv`` goes beside
-        it), starting in the last report folder, else the dataset's folder; then write both."""
+    # -- exports -------------------------------------------------------------------------
+    def _ask_target(self, purpose: str, what: str, name: str, file_filter: str) -> tuple[Any, Any, Path] | None:
+        """The selected result, its run and the file to save ``what`` of it in (``None``: nothing selected,
+        cancelled, or an error shown). The save dialog starts in the last folder used for ``purpose``, else
+        the dataset's folder, with ``name`` (``{run}`` and ``{method}`` filled in); its suffix is the default."""
         row = self.table.selected()
         if row is None:
-            return
+            return None
         try:
             run = self.session.store.open(row.run_id)
             source = Path(run.split.dataset.source)
         except SclError as exc:
-            self.session.error.emit("Cannot export the report", exc, "")
-            return
-        start = Path(self.settings.last_folder("report", source if source.is_dir() else source.parent))
-        path, _ = QFileDialog.getSaveFileName(self, "Save the report", str(start / f"{run.id}_report.html"),
-                                              "HTML page (*.html);;All files (*)")
+            self.session.error.emit(f"Cannot export the {what}", exc, "")
+            return None
+        start = Path(self.settings.last_folder(purpose, source if source.is_dir() else source.parent))
+        default = start / name.format(run=run.id, method=row.method)
+        path, _ = QFileDialog.getSaveFileName(self, f"Save the {what}", str(default), file_filter)
         if not path:
+            return None
+        return row, run, Path(path) if Path(path).suffix else Path(path).with_suffix(default.suffix)
+
+    def export_report(self) -> None:
+        """Ask where to save the selected result's run as an HTML report (``<name>_per_class.csv`` goes beside
+        it), starting in the last report folder, else the dataset's folder; then write both."""
+        asked = self._ask_target("report", "report", "{run}_report.html", "HTML page (*.html);;All files (*)")
+        if asked is None:
             return
-        target = Path(path) if Path(path).suffix else Path(path).with_suffix(".html")
+        _row, run, target = asked
         try:
             self.last_report = write_report(run, self.session.store, html=target,
                                             csv=target.with_name(f"{target.stem}_per_class.csv"))
@@ -236,6 +260,25 @@ class EvaluatePage(QWidget):
             return
         self.settings.remember_folder("report", target)
         self.session.log.emit("Report written: " + ", ".join(str(p) for p in self.last_report), "info")
+
+    def export_onnx(self) -> None:
+        """Ask where to save the selected result's model as ONNX (starting in the last ONNX folder, else the
+        dataset's folder), then export and check it in the worker; the log says where it went."""
+        asked = self._ask_target("onnx", "model", "{run}_{method}.onnx", "ONNX model (*.onnx);;All files (*)")
+        if asked is None:
+            return
+        row, run, target = asked
+        folder, method = run.path, row.method  # the worker opens the run itself
+        task = self.session.start_task("Export ONNX", lambda _token: export_run(folder, target, method))
+        if task is None:
+            return
+        task.event.connect(self._on_event)
+        task.finished.connect(self._onnx_written)
+
+    def _onnx_written(self, export: OnnxExport) -> None:
+        self.last_onnx = export
+        self.settings.remember_folder("onnx", export.path)
+        self.session.log.emit(f"ONNX model written: {export.path} ({export.method} of run {export.run_id})", "info")
 
     # -- baseline ------------------------------------------------------------------------
     def train_baseline(self) -> None:

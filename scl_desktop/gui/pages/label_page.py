@@ -48,6 +48,7 @@ from scl_desktop.core.labelling.tiling import TilingConfig
 from scl_desktop.core.labelling.types import LabelResult
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
 from scl_desktop.gui.pages.common import DEVICE_CHOICES
+from scl_desktop.gui.run_text import run_choice
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
 from scl_desktop.gui.widgets.label_export import ExportPanel
@@ -356,11 +357,10 @@ class LabelPage(QWidget):
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for row in rows:
-            best = row.best("overall")
-            score = f" · {best[0]} {best[1]['overall']:.1f} %" if best else ""
-            self.run_combo.addItem(f"{row.id}{score}", row.id)
-            self.run_combo.setItemData(self.run_combo.count() - 1, f"{row.id}{score}\n{row.source or ''}",
-                                       Qt.ItemDataRole.ToolTipRole)
+            text = run_choice(row)
+            self.run_combo.addItem(text, row.id)
+            tip = "\n".join(t for t in (text, row.source, row.note) if t)
+            self.run_combo.setItemData(self.run_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         if not rows:
             self.run_combo.addItem("no run with a trained classifier yet", None)
         self.run_combo.setCurrentIndex(max(self.run_combo.findData(keep), 0))

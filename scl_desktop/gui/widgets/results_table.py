@@ -18,15 +18,17 @@ KEYS = ("majority", "minority", "overall", "balanced_accuracy", "macro_f1")
 
 @dataclass(frozen=True)
 class ResultRow:
-    """One result: ``method`` of run ``run_id``; ``evaluation`` is a core ``Evaluation``."""
+    """One result: ``method`` of run ``run_id``; ``evaluation`` is a core ``Evaluation``; ``run_label`` names the
+    run in the table (``run_text.run_choice``; the id when empty)."""
 
     method: str
     run_id: str
     evaluation: Any
+    run_label: str = ""
 
 
 class ResultsTable(QTableWidget):
-    """Rows of ``ResultRow``; the best value of each accuracy column is bold."""
+    """Rows of ``ResultRow``; the best value of each accuracy column is bold (unless told not to mark a winner)."""
 
     def __init__(self) -> None:
         super().__init__(0, len(COLUMNS))
@@ -47,7 +49,8 @@ class ResultsTable(QTableWidget):
             item.setForeground(QBrush(theme.role_color(key)))
             self.setHorizontalHeaderItem(col, item)
 
-    def set_rows(self, rows: Sequence[ResultRow]) -> None:
+    def set_rows(self, rows: Sequence[ResultRow], mark_best: bool = True) -> None:
+        """Show ``rows``; ``mark_best=False`` bolds nothing (results that must not be ranked)."""
         self.rows = list(rows)
         self.setRowCount(len(self.rows))
         best = {k: max((getattr(r.evaluation, k) for r in self.rows if getattr(r.evaluation, k) is not None),
@@ -59,12 +62,15 @@ class ResultsTable(QTableWidget):
             if row.method.startswith("Plain"):
                 method_item.setForeground(QBrush(QColor(theme.NEUTRAL)))
             self.setItem(i, 0, method_item)
-            self.setItem(i, 1, QTableWidgetItem(row.run_id))
+            run_item = QTableWidgetItem(row.run_label or row.run_id)
+            run_item.setToolTip(row.run_id)
+            self.setItem(i, 1, run_item)
             for col, key in enumerate(KEYS, start=2):
                 value = getattr(row.evaluation, key)
                 item = QTableWidgetItem("—" if value is None else f"{value:.1f}")
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if value is not None and best[key] is not None and abs(value - best[key]) < 1e-9 and len(self.rows) > 1:
+                if (mark_best and value is not None and best[key] is not None and abs(value - best[key]) < 1e-9
+                        and len(self.rows) > 1):
                     item.setFont(bold)
                 self.setItem(i, col, item)
 
