@@ -299,3 +299,24 @@ def test_empty_plots_show_a_hint_not_axes_until_they_have_data(qtbot) -> None:  
     curves.clear_points()
     curves.redraw()
     assert curves.is_empty()
+
+
+def test_confusion_matrix_labels_never_run_together_up_to_45_classes(qtbot) -> None:  # noqa: ANN001
+    from PySide6.QtGui import QFontMetrics
+
+    from scl_desktop.gui.widgets.confusion import ConfusionMatrixView
+
+    view = ConfusionMatrixView()
+    qtbot.addWidget(view)
+    view.resize(520, 520)
+    classes = [f"class_{i:02d}" for i in range(45)]
+    view.set_matrix(classes, [[int(i == j) * 5 for j in range(45)] for i in range(45)])
+    view.grab()  # paints
+    assert view.compact and view.shown_columns[0] == 0
+    step = view.shown_columns[1] - view.shown_columns[0]
+    label = QFontMetrics(view.font()).horizontalAdvance("45") + 4
+    assert step * view.cell >= label > (step - 1) * view.cell  # apart enough, and no more thinned than needed
+    assert len(view.shown_columns) < 45 and len(view.shown_rows) < 45
+    view.resize(1400, 1400)
+    view.grab()
+    assert len(view.shown_rows) == 45, "with room to spare every row is named"

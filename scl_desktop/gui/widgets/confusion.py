@@ -6,6 +6,7 @@ Columns carry the class names rotated when there is room, else the row numbers (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 from PySide6.QtCore import QRectF, QSize, Qt
@@ -26,6 +27,9 @@ class ConfusionMatrixView(QWidget):
         self.matrix: list[list[int]] = []
         self.roles: dict[str, str] = {}
         self.compact = False
+        self.cell = 0.0  # the side of a cell at the last paint, and the rows and columns it labelled
+        self.shown_rows: list[int] = []
+        self.shown_columns: list[int] = []
         self.setMinimumSize(260, 260)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
@@ -65,6 +69,7 @@ class ConfusionMatrixView(QWidget):
             size = min(self.width() - left - 8, self.height() - top - 8)
         size = max(size, 40)
         cell = size / n
+        self.cell = cell
         font = painter.font()
 
         # axis titles
@@ -76,15 +81,23 @@ class ConfusionMatrixView(QWidget):
         painter.drawText(QRectF(0, 0, size, axis_title_h), Qt.AlignmentFlag.AlignCenter, "true class")
         painter.restore()
 
-        # class names: rows on the left, columns rotated on top
+        # class names: rows on the left, columns rotated on top; where cells are smaller than a line of
+        # text only every k-th label is written (thinned evenly), so that labels never run together
+        row_step = label_step(cell, fm.height())
+        column_step = label_step(cell, fm.horizontalAdvance(str(n)) + 4)
+        self.shown_rows = [i for i in range(n) if i % row_step == 0]
+        self.shown_columns = [i for i in range(n) if i % column_step == 0] if self.compact else list(range(n))
         for i, name in enumerate(self.classes):
-            text = fm.elidedText(names[i] if self.compact else name, Qt.TextElideMode.ElideRight, label_w - 6)
             painter.setPen(theme.role_color(self.roles.get(name)))
-            painter.drawText(QRectF(axis_title_h, top + i * cell, label_w - 6, cell),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
+            text = fm.elidedText(names[i] if self.compact else name, Qt.TextElideMode.ElideRight, label_w - 6)
+            if i in self.shown_rows:
+                painter.drawText(QRectF(axis_title_h, top + i * cell + cell / 2 - fm.height() / 2, label_w - 6,
+                                        fm.height()), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, text)
             if self.compact:
-                painter.drawText(QRectF(left + i * cell, top - fm.height() - 4, cell, fm.height()),
-                                 Qt.AlignmentFlag.AlignCenter, str(i + 1))
+                if i in self.shown_columns:
+                    width = cell * column_step
+                    painter.drawText(QRectF(left + i * cell + cell / 2 - width / 2, top - fm.height() - 4, width,
+                                            fm.height()), Qt.AlignmentFlag.AlignCenter, str(i + 1))
                 continue
             painter.save()
             painter.translate(left + i * cell, top - 4)
@@ -109,6 +122,11 @@ class ConfusionMatrixView(QWidget):
         painter.setPen(QColor("#c0c0c0"))
         painter.drawRect(QRectF(left, top, size, size))
         painter.end()
+
+
+def label_step(cell: float, label: float) -> int:
+    """Write every k-th label so that labels ``label`` pixels long on cells ``cell`` pixels apart do not touch."""
+    return max(1, math.ceil(label / max(cell, 1e-6)))
 
 
 def _shade(rate: float, diagonal: bool) -> QColor:
