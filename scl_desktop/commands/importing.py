@@ -24,6 +24,11 @@ With --size N every image is then decoded once into the cache at N x N, and ever
 the dataset uses that size. Without it (the default) each training chooses the size from the
 images' native size and its view size (never upsampling a typical image, at most 512 px) and
 decodes the cache once at its first run; `scl train --store-size` overrides both.
+
+The ground resolution (metres per pixel) of georeferenced images is recorded (their median);
+for images that do not carry it (plain JPEG/PNG folders) give it with --gsd (UC Merced: 0.3).
+`scl label` warns when a scene's resolution is far (more than a factor 2) from it; when it is
+unknown there is no such warning.
 """
 
 
@@ -56,6 +61,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "now, once, to N x N (default: each training chooses it, see above)")
     p.add_argument("--class-order", type=lambda s: tuple(c.strip() for c in s.split(",") if c.strip()),
                    metavar="A,B,...", help="use only these classes, in this order (default: all, sorted by name)")
+    p.add_argument("--gsd", type=float, metavar="METRES",
+                   help="ground resolution of the images in metres per pixel, for images that do not carry it "
+                        "(default: the median of the georeferenced images; unknown without any)")
     p.add_argument("--out", type=Path, metavar="MANIFEST",
                    help="where to write the manifest (default: <data dir>/datasets/<name>.json)")
     p.add_argument("--no-cache", action="store_true", help="with --size: only write the manifest; do not decode "
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     printer = EventPrinter()
     started = time.perf_counter()
     config = ImportConfig(source=args.path, bands=args.bands, stretch=args.stretch, size=args.size,
-                          class_order=args.class_order)
+                          class_order=args.class_order, gsd=args.gsd)
     manifest = drive(import_dataset(config), printer)
     import_s = time.perf_counter() - started
     out = args.out or default_manifest_path(manifest)
@@ -89,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         "small_classes": list(manifest.report.small_classes),
         "images": len(manifest.items),
         "raster": manifest.raster.to_json(),
+        "gsd": manifest.gsd,
         "manifest": str(Path(out).absolute()),
         "import_s": round(import_s, 3),
         "cache": cache,
@@ -136,6 +145,8 @@ def _print_summary(report: dict[str, Any], source: str) -> None:
             print("  " + "  ==  ".join(group))
     if report["small_classes"]:
         print(f"Classes with fewer than 2 images: {', '.join(report['small_classes'])}")
+    if report["gsd"] is not None:
+        print(f"Ground resolution: {report['gsd']:.3g} m per pixel")
     print(f"Manifest: {report['manifest']}")
     cache = report["cache"]
     if not cache:

@@ -34,6 +34,12 @@ Ctrl-C stops after the current batch, reports how far it got and writes nothing 
 a second Ctrl-C aborts at once. A scene whose CRS cannot be transformed to WGS84 keeps its own
 coordinates in the CSV (empty WGS84 columns) and is left out of the GeoJSON.
 
+Warnings: a georeferenced input whose windows (or whole image) cover more than twice or less
+than half the ground of a training image (with the default windows: pixel sizes more than a
+factor 2 apart from the training data's, recorded by `scl import`, or stated with `--gsd`) is
+named with both resolutions; resample it or give --tile-m. A run trained on the synthetic demo
+data labelling other imagery is warned about once.
+
 Example:
   scl label 20250131-142233-scl-3fa9 scenes/ --out results.csv --geojson results.geojson \\
       --raster classes.tif --tile-m 75"""

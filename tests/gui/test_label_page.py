@@ -227,3 +227,52 @@ def test_the_table_buffers_many_rows_then_filters_and_sorts_them(qtbot) -> None:
     assert proxy.rowCount() == int(((picks == 3) & (probs >= 0.5)).sum())
     shown = [view.row_at(i).confidence for i in range(proxy.rowCount())]
     assert shown == sorted(shown, reverse=True) and all(view.row_at(i).predicted == "class3" for i in range(3))
+
+
+def test_scale_and_demo_warnings_reach_the_log(qtbot, window, monkeypatch, tmp_path: Path) -> None:  # noqa: ANN001
+    """No training: the engine's model loader gives a stand-in model of a demo run whose training images
+    are 0.5 m per pixel; the real Label page labels a 2 m scene with it in a worker."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from scl_desktop.core.labelling import label as core_label
+    from tests.core.labelling.test_label import CLASSES, colour_model
+    from tests.core.labelling.test_trust import scene
+
+    model = replace(colour_model(tile=32), training_gsd=0.5, demo_data=tmp_path / "demo")
+    monkeypatch.setattr(core_label, "load_label_model", lambda *_a, **_k: model)
+    window.show_page("label")
+    page = window.pages["label"]
+    page.run = SimpleNamespace(id="demo-run", split=SimpleNamespace(classes=CLASSES))  # what start() reads
+    page.device.setCurrentText("cpu")
+    page.add_inputs([scene(tmp_path / "real.tif", pixel=2.0)])
+    page.controls.start_button.click()
+    wait_idle(qtbot, window)
+    no_errors(window)
+    assert page.outcome is not None and len(page.outcome.result.rows) == 4
+    log = " ".join(window.log_panel.text().split())
+    assert "real.tif has 2 m per pixel, the training images 0.5 m" in log and "--tile-m 16" in log
+    assert "trained on the built-in demo data, which is synthetic" in log
+
+
+def test_export_log_names_the_per_scene_files(tmp_path: Path) -> None:
+    """"All to folder" with two scenes: the log names labels_classes_<scene>.tif, the files written."""
+    from scl_desktop.core.events import CancelToken, Log
+    from scl_desktop.core.labelling.label import LabelConfig, label_with_model
+    from scl_desktop.core.labelling.tiling import TilingConfig
+    from scl_desktop.gui.widgets.label_export import export_step
+    from tests.core.labelling.test_label import colour_model
+    from tests.core.labelling.test_trust import scene
+
+    scenes = [scene(tmp_path / f"{name}.tif") for name in ("north", "south")]
+    config = LabelConfig(tiling=TilingConfig(tile=16), batch_size=8, device="cpu")
+    result = drive(label_with_model(colour_model(tile=16), scenes, config))
+    out = tmp_path / "out"
+    out.mkdir()
+    targets = {"csv": out / "labels.csv", "raster": out / "labels_classes.tif"}
+    events: list = []
+    report = drive(export_step(result, targets, CancelToken()), events.append)
+    (message,) = [e.message for e in events if isinstance(e, Log)]
+    tifs = [p for p in report.written if p.suffix == ".tif"]
+    assert sorted(p.name for p in tifs) == ["labels_classes_north.tif", "labels_classes_south.tif"]
+    assert all(str(p) in message for p in [*tifs, out / "labels.csv"]) and f"{out / 'labels_classes.tif'}," not in message

@@ -33,7 +33,7 @@ import numpy as np
 
 from scl_desktop.core import paths
 from scl_desktop.core.atomic import atomic_path, read_json, write_bytes, write_json, write_text
-from scl_desktop.core.data.manifest import MAJORITY, MINORITY
+from scl_desktop.core.data.manifest import MAJORITY, MINORITY, DatasetManifest
 from scl_desktop.core.data.split import SplitConfig
 from scl_desktop.core.errors import SclError
 from scl_desktop.core.events import CancelToken, Event, RateMeter, drive
@@ -76,6 +76,31 @@ def demo_split_config(seed: int = 0) -> SplitConfig:
 def demo_root(root: str | os.PathLike[str] | None = None) -> Path:
     """The folder the demo data lives in: ``root`` or ``data_dir()/demo/<DEMO_VERSION>``."""
     return Path(root) if root is not None else paths.data_dir() / "demo" / DEMO_VERSION
+
+
+def demo_data_of(dataset: DatasetManifest) -> Path | None:
+    """The demo data folder (holding ``demo_dataset/`` and ``scene/``) when ``dataset`` is the
+    imported demo dataset, else ``None``.
+
+    The demo dataset is recognised by its source, a folder named ``DATASET_FOLDER``, holding only
+    demo classes; this needs no file on disk, so a run keeps being recognised after the demo data
+    was deleted, and manifests written before this check existed are recognised too.
+    """
+    source = Path(dataset.source)
+    if source.name != DATASET_FOLDER or not dataset.classes or not set(dataset.classes) <= set(DEMO_CLASSES):
+        return None
+    return source.parent
+
+
+def is_demo_file(path: str | os.PathLike[str], demo_data: Path | None = None) -> bool:
+    """Whether ``path`` is part of the demo data: inside ``demo_data`` (a folder from :func:`demo_data_of`)
+    or the demo folder of this data folder (:func:`demo_root`), or a demo scene (``demo_scene.tif``
+    beside its ``demo_scene_labels.json``) copied elsewhere."""
+    path = Path(os.path.abspath(path))
+    for folder in (demo_data, demo_root()):
+        if folder is not None and path.is_relative_to(Path(os.path.abspath(folder))):
+            return True
+    return path.name == "demo_scene.tif" and (path.parent / "demo_scene_labels.json").is_file()
 
 
 def ensure_demo_dataset(root: str | os.PathLike[str] | None = None, seed: int = DEMO_SEED,

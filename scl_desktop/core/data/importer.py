@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import os
 import re
 from collections import Counter, defaultdict
@@ -38,6 +39,7 @@ import numpy as np
 
 from scl_desktop.core import paths
 from scl_desktop.core.data import imaging
+from scl_desktop.core.data.gsd import far_apart, format_gsd, item_gsd, median_gsd
 from scl_desktop.core.data.manifest import (
     DatasetManifest,
     ImageItem,
@@ -68,6 +70,9 @@ class ImportConfig:
     low and high percentile for non-8-bit data. ``size``: working resolution of the decoded cache for
     every training on the dataset (None: each training chooses it, ``store_size.choose``).
     ``class_order``: classes in this order (and only these); None = sorted class names.
+    ``gsd``: the images' ground resolution in metres per pixel, for images that do not say it
+    (plain JPEG/PNG folders: UC Merced is 0.3 m); None = the median over the georeferenced images
+    (``data.gsd``), unknown without any. Labelling warns when a scene's resolution is far from it.
     """
 
     source: str | os.PathLike[str]
@@ -75,6 +80,7 @@ class ImportConfig:
     stretch: tuple[float, float] = (2.0, 98.0)
     size: int | None = None
     class_order: tuple[str, ...] | None = None
+    gsd: float | None = None
 
     def validated(self) -> ImportConfig:
         """A copy with ``bands`` expanded to three numbers; ``ConfigError`` for values out of range."""
@@ -93,7 +99,12 @@ class ImportConfig:
         order = tuple(self.class_order) if self.class_order else None
         if order is not None and len(set(order)) != len(order):
             raise ConfigError("The class order names a class twice.", "List each class once.")
-        return ImportConfig(Path(self.source).expanduser(), bands, (lo, hi), size, order)
+        gsd = self.gsd
+        if gsd is not None and not (isinstance(gsd, (int, float)) and math.isfinite(gsd) and gsd > 0):
+            raise ConfigError(f"The ground resolution must be a positive number of metres per pixel, not {gsd!r}.",
+                              "Give e.g. --gsd 0.3 (UC Merced), or leave it out when it is not known.")
+        return ImportConfig(Path(self.source).expanduser(), bands, (lo, hi), size, order,
+                            None if gsd is None else float(gsd))
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,7 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
         yield Log(f"Stretch {lo:g}-{hi:g} % over {len(pixels)} pixels of {len(samples)} non-8-bit images: "
                   + ", ".join(f"[{a:.6g}, {b:.6g}]" for a, b in stats))
 
+    gsd = yield from _ground_resolution(items, config.gsd)
     counts = Counter(it.label for it in items)
     report = ImportReport(
         skipped=tuple(skipped),
@@ -184,11 +196,29 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
         size=config.size,
         raster=RasterSettings(bands=config.bands, stretch=config.stretch, stats=stats),
         report=report,
+        gsd=gsd,
     )
     yield Log(f"Imported {len(items)} images in {len(classes)} classes; {len(skipped)} files skipped, "
               f"{len(report.duplicates)} groups of identical files, {len(report.small_classes)} classes "
               "with fewer than 2 images.", "warning" if skipped or report.small_classes else "info")
     return manifest
+
+
+def _ground_resolution(items: Sequence[ImageItem], stated: float | None) -> Generator[Event, None, float | None]:
+    """The dataset's ground resolution: ``stated`` (said so when the georeferenced images measure
+    something far from it), else the median of the georeferenced images (logged), else ``None``."""
+    measured = median_gsd(items)
+    georeferenced = sum(item_gsd(i) is not None for i in items)
+    if stated is not None:
+        if measured is not None and far_apart(stated, measured):
+            yield Log(f"The stated ground resolution ({format_gsd(stated)} per pixel) is far from the "
+                      f"{format_gsd(measured)} the {georeferenced} georeferenced images measure; "
+                      "the stated one is recorded.", "warning")
+        return stated
+    if measured is not None:
+        yield Log(f"Ground resolution: {format_gsd(measured)} per pixel (median of {georeferenced} georeferenced "
+                  "images); labelling warns about scenes far from it.")
+    return measured
 
 
 def _reasons(skipped: Sequence[SkippedFile], shown: int = 3) -> str:

@@ -133,7 +133,10 @@ class DatasetManifest:
     ``size``: the working resolution (pixels per side) given at import, which every training on
     this dataset decodes the images to; ``None`` (the default): each training chooses it from the
     images' native size and its views (``store_size.choose``). Manifests written before the
-    choice existed say 256, the import default then, and keep it.
+    choice existed say 256, the import default then, and keep it. ``gsd``: the images' ground
+    resolution in metres per pixel, stated at import (``scl import --gsd``) or the median over its
+    georeferenced images; ``None`` when unknown (plain JPEG/PNG folders, and manifests written
+    before it was recorded: ``gsd.dataset_gsd`` measures those from their items).
     """
 
     source: str
@@ -143,6 +146,7 @@ class DatasetManifest:
     raster: RasterSettings = field(default_factory=RasterSettings)
     report: ImportReport = field(default_factory=ImportReport)
     version: str = __version__
+    gsd: float | None = None
 
     def counts(self) -> dict[str, int]:
         """Images per class, in class order."""
@@ -164,6 +168,7 @@ class DatasetManifest:
             "source": self.source,
             "classes": list(self.classes),
             "size": self.size,
+            "gsd": self.gsd,
             "raster": self.raster.to_json(),
             "report": self.report.to_json(),
             "items": [asdict(i) for i in self.items],
@@ -182,6 +187,7 @@ class DatasetManifest:
             raster=RasterSettings.from_json(d.get("raster", {})),
             report=ImportReport.from_json(d.get("report", {})),
             version=d.get("version", "unknown"),
+            gsd=None if d.get("gsd") is None else float(d["gsd"]),
         )
 
     def save(self, path: str | os.PathLike[str]) -> Path:

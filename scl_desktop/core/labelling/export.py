@@ -254,6 +254,17 @@ class Outputs:
                     out.append((f"confidence raster of {display_path(scene.path.name)}", confidence[i]))
         return out
 
+    def describe(self, scenes: Sequence[LabelInput]) -> str:
+        """The files written for the scenes ``scenes``, for messages: each path, and per-scene rasters as
+        the list of their real names (``scene_paths``), or "N ... like X" when there are many."""
+        parts = [display_path(p) for p in (self.csv, self.geojson) if p is not None]
+        if self.raster is not None:
+            parts.append(_scene_files("classification raster", scene_paths(self.raster, scenes), scenes,
+                                      " with .aux.xml and .qml"))
+        if self.confidence is not None:
+            parts.append(_scene_files("confidence raster", scene_paths(self.confidence, scenes), scenes))
+        return ", ".join(parts) or "nothing"
+
     def check(self, inputs: Sequence[LabelInput]) -> None:
         """Raise ``ConfigError`` when an output would overwrite one of ``inputs`` or two outputs are one
         file (before anything is written)."""
@@ -274,6 +285,22 @@ class Outputs:
                                   + (f" (as {display_path(other_path)})" if other_path != path else "") + ".",
                                   "Give each output its own path.")
             seen[key] = (what, path)
+
+
+MAX_LISTED_SCENES = 3
+"""Per-scene files named one by one in messages; more are described as "N files like X"."""
+
+
+def _scene_files(what: str, paths: Sequence[Path], scenes: Sequence[LabelInput], side: str = "") -> str:
+    if not paths:
+        return f"no {what} (no input is cut into windows)"
+    if len(paths) == 1:
+        return f"{what} {display_path(paths[0])}" + (f" ({side.strip()} beside it)" if side else "")
+    each = f", each{side}" if side else ""
+    if len(paths) <= MAX_LISTED_SCENES:
+        return f"{len(paths)} {what}s, one per scene: {', '.join(map(display_path, paths))}{each}"
+    return (f"{len(paths)} {what}s, one per scene, named like {display_path(paths[0])} (for "
+            f"{display_path(scenes[0].path.name)}){each}")
 
 
 @dataclass

@@ -13,6 +13,10 @@ and stretch statistics (``DatasetManifest.raster`` of the run's split) are re-ap
 with ``imaging.resize_square`` (whole images go through the same ``imaging.read_raw`` path
 import used), and the model's ``Predictor`` resizes and normalises with ``augment.prepare_eval``.
 
+Before labelling it logs warnings about labels not to trust (``labelling.trust``: inputs far from
+the training data's ground resolution, a demo model on real imagery) and, when ``outputs`` are
+given, the files that will be written (per-scene raster names included).
+
 For a front end (the GUI's Label page): run ``label_inputs(run_id, paths, LabelConfig(...), token)``
 in a worker; fill the results table from ``LabelBatch.rows`` as they come (or from
 ``LabelResult.rows`` at the end); ``LabelResult.counts()`` gives the class histogram,
@@ -36,12 +40,15 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from scl_desktop.core.data.demo import demo_data_of
+from scl_desktop.core.data.gsd import dataset_gsd
 from scl_desktop.core.data.imaging import default_workers
 from scl_desktop.core.data.manifest import RasterSettings, SkippedFile, SplitManifest, display_path
 from scl_desktop.core.errors import Cancelled, ConfigError, DatasetError, ImageReadError, describe_cause
@@ -58,6 +65,7 @@ from scl_desktop.core.labelling.tiling import (
     image_rgb,
     plan_inputs,
 )
+from scl_desktop.core.labelling.trust import demo_warning, scale_warnings
 from scl_desktop.core.labelling.types import TOP_K, LabelResult, LabelRow, SceneMap
 
 GDAL_CACHE_MB = 128
@@ -104,7 +112,10 @@ class LabelModel:
 
     ``predictor`` maps uint8 images [B, 3, size, size] to class probabilities [B, C] (e.g.
     ``model.predictor.Predictor``); ``raster`` holds the training band mapping and stretch;
-    ``default_tile`` is the window size in pixels when none is given.
+    ``default_tile`` is the window size in pixels when none is given (the training images' median
+    side). ``training_gsd``: the training data's ground resolution in metres per pixel (``None``:
+    unknown); ``demo_data``: the demo data folder when the model was trained on the synthetic demo
+    dataset (``None``: it was not). Both only steer warnings (``labelling.trust``).
     """
 
     predictor: nn.Module
@@ -114,6 +125,8 @@ class LabelModel:
     default_tile: int
     run_id: str | None = None
     method: str | None = None
+    training_gsd: float | None = None
+    demo_data: Path | None = None
 
 
 def training_tile(split: SplitManifest) -> int:
@@ -148,7 +161,7 @@ def load_label_model(run: Any, method: str | None = None, device: torch.device |
     predictor = load_predictor(run, method, device)
     split = run.split
     return LabelModel(predictor, tuple(predictor.classes) or split.classes, run.store_size, split.dataset.raster,
-                      training_tile(split), run.id, method)
+                      training_tile(split), run.id, method, dataset_gsd(split.dataset), demo_data_of(split.dataset))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,12 +374,20 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
     if not plan.inputs:
         raise DatasetError("There is no image to label among the inputs given.",
                            "Give image files, GeoTIFF scenes or folders that contain images (.tif, .jpg, .png ...).")
+    demo = demo_warning(plan.inputs, model.demo_data)
+    if demo is not None:
+        yield Log(demo, "warning")
+    for warning in scale_warnings(plan.inputs, model.training_gsd, model.default_tile):
+        yield Log(warning, "warning")
     scenes = sum(1 for i in plan.inputs if i.grid is not None)
     whole = len(plan.inputs) - scenes
     parts = ([f"{whole} whole image(s)"] if whole else []) + (
         [f"{scenes} scene(s) cut into {plan.total - whole} windows"] if scenes else [])
     yield Log(f"Labelling {' and '.join(parts)} with {model.method or 'the model'} on {device} "
               f"(batch {config.batch_size}, working size {model.size} px).")
+    if outputs is not None:
+        scene_inputs = [i for i in plan.inputs if i.grid is not None]
+        yield Log(f"Outputs, written when labelling ends: {outputs.describe(scene_inputs)}.")
     if model.raster.stats is None and any(i.dtype != "uint8" for i in plan.inputs):
         yield Log("The model was trained on 8-bit images, so inputs with more than 8 bits are stretched with "
                   "their own percentiles (per image or window).", "warning")

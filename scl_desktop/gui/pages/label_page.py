@@ -33,7 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from scl_desktop.core.data.demo import ensure_demo_scene
+from scl_desktop.core.data.demo import demo_data_of, ensure_demo_scene
+from scl_desktop.core.data.gsd import dataset_gsd, format_gsd
 from scl_desktop.core.data.imaging import SUPPORTED_EXTENSIONS
 from scl_desktop.core.errors import Cancelled, SclError
 from scl_desktop.core.events import CancelToken, Log, Progress
@@ -391,8 +392,12 @@ class LabelPage(QWidget):
             overall = run.evaluation(method).overall
             self.method_combo.addItem(method + (f" ({overall:.1f} %)" if overall is not None else ""), method)
         self.method_combo.setCurrentIndex(max(self.method_combo.findData(kept_method), 0))
-        self.model_info.setText(f"{len(split.classes)} classes; windows of {training_tile(split)} px by default "
-                                "(the training images' size).")
+        gsd = dataset_gsd(split.dataset)
+        self.model_info.setText(
+            f"{len(split.classes)} classes; windows of {training_tile(split)} px by default (the training images' size"
+            + (f", {format_gsd(gsd)} per pixel)." if gsd is not None else ").")
+            + (" Trained on the synthetic demo data: its labels of real imagery mean nothing."
+               if demo_data_of(split.dataset) is not None else ""))
         if self.model.rowCount() == 0:
             self._set_classes(split.classes)
         self._update_buttons()

@@ -38,10 +38,22 @@ SAVE_AS = {"csv": (".csv", "CSV (*.csv)"), "geojson": (".geojson", "GeoJSON (*.g
 def export_step(result: Any, targets: dict[str, Path], _token: CancelToken,
                 csv_bom: bool = True) -> Generator[Any, None, Any]:
     """Write ``targets`` (kind -> path) with ``geo_export.export_outputs`` (``csv_bom``: the CSV starts with
-    a UTF-8 byte-order mark); returns its ``ExportReport``."""
-    yield Log(f"Writing {', '.join(str(p) for p in targets.values())}")
+    a UTF-8 byte-order mark); returns its ``ExportReport``. The log names the files really written
+    (per-scene rasters under their own names)."""
+    yield Log(f"Writing {output_files(targets).describe(result_scenes(result))}")
     return geo_export.export_outputs(result, targets.get("csv"), targets.get("geojson"), targets.get("raster"),
                                      targets.get("confidence"), csv_bom=csv_bom)
+
+
+def output_files(targets: dict[str, Path | None]) -> geo_export.Outputs:
+    """``targets`` (kind -> path or ``None``) as the engine's ``Outputs``."""
+    return geo_export.Outputs(targets.get("csv"), targets.get("geojson"), targets.get("raster"),
+                              targets.get("confidence"))
+
+
+def result_scenes(result: Any) -> list[Any]:
+    """The ``LabelInput`` of every scene of a ``LabelResult`` (what per-scene file names follow)."""
+    return [scene.input for scene in result.scenes]
 
 
 def export_problems(result: Any) -> dict[str, str]:
@@ -132,7 +144,8 @@ class ExportPanel(QWidget):
             if not folder:
                 return
             targets = self.targets(Path(folder))
-            existing = [p for p in targets.values() if p is not None and p.exists()]
+            wanted = output_files({k: p for k, p in targets.items() if k not in self.problems})
+            existing = [p for _, p in wanted.files(result_scenes(self.result)) if p.exists()]
             if existing and not dialogs.ask(self, "Replace files?", f"{len(existing)} file(s) such as {existing[0]} "
                                                                     "exist already. Replace them?"):
                 return
