@@ -324,14 +324,19 @@ class LabelPage(QWidget):
         self.input_list.clear()
         self._update_buttons()
 
+    def _dataset_folder(self) -> Path | None:
+        """The folder of the current dataset, where file dialogs start before one was used."""
+        dataset = self.session.dataset
+        return Path(dataset.source).parent if dataset is not None and dataset.source else None
+
     def choose_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder of images to label", self.settings.last_folder("label"))
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to label", self.settings.last_folder("label", self._dataset_folder()))
         if folder:
             self.add_inputs([Path(folder)])
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Images or GeoTIFF scenes to label",
-                                                self.settings.last_folder("label"), IMAGE_FILTER)
+                                                self.settings.last_folder("label", self._dataset_folder()), IMAGE_FILTER)
         if files:
             self.add_inputs([Path(f) for f in files])
 

@@ -138,14 +138,15 @@ class ExportPanel(QWidget):
         """Ask where to write output ``kind`` ("csv", "geojson", "raster" or "all"), then write it."""
         if self.result is None:
             return
-        start = Path(self.settings.last_folder("export"))
+        scenes = result_scenes(self.result)
+        start = Path(self.settings.last_folder("export", Path(scenes[0].path).parent if scenes else None))
         if kind == "all":
             folder = QFileDialog.getExistingDirectory(self, "Folder for the outputs", str(start))
             if not folder:
                 return
             targets = self.targets(Path(folder))
             wanted = output_files({k: p for k, p in targets.items() if k not in self.problems})
-            existing = [p for _, p in wanted.files(result_scenes(self.result)) if p.exists()]
+            existing = [p for _, p in wanted.files(scenes) if p.exists()]
             if existing and not dialogs.ask(self, "Replace files?", f"{len(existing)} file(s) such as {existing[0]} "
                                                                     "exist already. Replace them?"):
                 return
