@@ -68,6 +68,7 @@ class ImportConfig:
     low and high percentile for non-8-bit data. ``size``: working resolution of the decoded cache for
     every training on the dataset (None: each training chooses it, ``store_size.choose``).
     ``class_order``: classes in this order (and only these); None = sorted class names.
+    ``min_classes``: fewest classes a usable import holds (2 for training; mining's pool takes 1).
     """
 
     source: str | os.PathLike[str]
@@ -75,6 +76,7 @@ class ImportConfig:
     stretch: tuple[float, float] = (2.0, 98.0)
     size: int | None = None
     class_order: tuple[str, ...] | None = None
+    min_classes: int = 2
 
     def validated(self) -> ImportConfig:
         """A copy with ``bands`` expanded to three numbers; ``ConfigError`` for values out of range."""
@@ -93,7 +95,7 @@ class ImportConfig:
         order = tuple(self.class_order) if self.class_order else None
         if order is not None and len(set(order)) != len(order):
             raise ConfigError("The class order names a class twice.", "List each class once.")
-        return ImportConfig(Path(self.source).expanduser(), bands, (lo, hi), size, order)
+        return ImportConfig(Path(self.source).expanduser(), bands, (lo, hi), size, order, self.min_classes)
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
         raise DatasetError(f"None of the {len(candidates)} image files in {shown} could be used "
                            f"({_reasons(skipped)}).", "Check the files; the import report lists every reason.")
     classes = _class_list(items, config.class_order)
-    if len(classes) < 2:
+    if len(classes) < config.min_classes:
         raise DatasetError(f"Only one class ({classes[0]!r}) was found in {shown}.",
                            "Classification needs at least two classes: " + _LAYOUT_HINT)
     empty = sorted({c.label for c in candidates} - set(classes))
