@@ -68,6 +68,29 @@ def register(subparsers: Any) -> None:
                         "<TIF stem>_<scene>.tif")
     p.add_argument("--confidence", metavar="TIF",
                    help="also write the confidence of each raster cell (mean probability of its class) as a GeoTIFF")
+    add_tiling_options(p)
+    p.add_argument("--method", metavar="NAME",
+                   help="which model of the run (SCL-CB, SCL-CSCE, SCL-CE, Plain, ...); default: best overall accuracy")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
+    p.add_argument("--readers", type=int, metavar="N",
+                   help="threads reading images ahead of the device (default: one per CPU, at most 4)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    p.set_defaults(func=run_label)
+
+    e = subparsers.add_parser("export-model", help="export a trained model to ONNX (checked with onnxruntime)",
+                              description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder)")
+    e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
+    e.add_argument("--method", metavar="NAME", help="which model of the run; default: best overall accuracy")
+    e.add_argument("--check", type=int, default=8, metavar="N",
+                   help="test images to compare ONNX and torch on (default 8)")
+    e.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    e.set_defaults(func=run_export)
+
+
+def add_tiling_options(p: argparse.ArgumentParser) -> None:
+    """The options that say how inputs are cut into windows (`scl label`, `scl mine`)."""
     size = p.add_mutually_exclusive_group()
     size.add_argument("--tile", type=int, metavar="N", help="window size in pixels (default: training image size)")
     size.add_argument("--tile-m", type=float, metavar="M", help="window size in metres of the scene's CRS")
@@ -85,24 +108,15 @@ def register(subparsers: Any) -> None:
                       help="cut every input into windows, however small")
     mode.add_argument("--whole", dest="mode", action="store_const", const="whole",
                       help="label every input whole, never cut it")
-    p.add_argument("--method", metavar="NAME",
-                   help="which model of the run (SCL-CB, SCL-CSCE, SCL-CE, Plain, ...); default: best overall accuracy")
-    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per batch (default 64)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA > MPS > CPU), cpu, cuda, cuda:N or mps")
-    p.add_argument("--readers", type=int, metavar="N",
-                   help="threads reading images ahead of the device (default: one per CPU, at most 4)")
-    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.set_defaults(func=run_label, mode="auto")
+    p.set_defaults(mode="auto")
 
-    e = subparsers.add_parser("export-model", help="export a trained model to ONNX (checked with onnxruntime)",
-                              description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    e.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder)")
-    e.add_argument("--onnx", required=True, metavar="OUT", help="the .onnx file to write")
-    e.add_argument("--method", metavar="NAME", help="which model of the run; default: best overall accuracy")
-    e.add_argument("--check", type=int, default=8, metavar="N",
-                   help="test images to compare ONNX and torch on (default 8)")
-    e.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    e.set_defaults(func=run_export)
+
+def tiling_config(args: argparse.Namespace) -> Any:
+    """The ``TilingConfig`` of the options ``add_tiling_options`` added."""
+    from scl_desktop.core.labelling.tiling import TilingConfig
+
+    return TilingConfig(tile=args.tile, stride=args.stride, tile_m=args.tile_m, stride_m=args.stride_m,
+                        edge=args.edge, min_valid=args.min_valid, mode=args.mode)
 
 
 def run_label(args: argparse.Namespace) -> int:
@@ -110,16 +124,13 @@ def run_label(args: argparse.Namespace) -> int:
     from scl_desktop.core.events import CancelToken, drive
     from scl_desktop.core.labelling import export as geo_export
     from scl_desktop.core.labelling.label import LabelConfig, label_inputs
-    from scl_desktop.core.labelling.tiling import TilingConfig
     from scl_desktop.terminal import EventPrinter, ctrl_c_cancels, print_json
 
     if not (args.out or args.geojson or args.raster):
         raise ConfigError("No output was asked for.", "Give --out results.csv (and/or --geojson, --raster).")
     if args.confidence and not args.raster:
         raise ConfigError("--confidence needs --raster.", "Give a classification raster path too.")
-    tiling = TilingConfig(tile=args.tile, stride=args.stride, tile_m=args.tile_m, stride_m=args.stride_m,
-                          edge=args.edge, min_valid=args.min_valid, mode=args.mode)
-    config = LabelConfig(tiling=tiling, batch_size=args.batch_size, device=args.device, method=args.method,
+    config = LabelConfig(tiling=tiling_config(args), batch_size=args.batch_size, device=args.device, method=args.method,
                          readers=args.readers)
     config.validate()
     outputs = geo_export.Outputs(args.out, args.geojson, args.raster, args.confidence)

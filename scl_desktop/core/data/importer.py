@@ -73,6 +73,7 @@ class ImportConfig:
     ``gsd``: the images' ground resolution in metres per pixel, for images that do not say it
     (plain JPEG/PNG folders: UC Merced is 0.3 m); None = the median over the georeferenced images
     (``data.gsd``), unknown without any. Labelling warns when a scene's resolution is far from it.
+    ``min_classes``: fewest classes a usable import holds (2 for training; mining's pool takes 1).
     """
 
     source: str | os.PathLike[str]
@@ -81,6 +82,7 @@ class ImportConfig:
     size: int | None = None
     class_order: tuple[str, ...] | None = None
     gsd: float | None = None
+    min_classes: int = 2
 
     def validated(self) -> ImportConfig:
         """A copy with ``bands`` expanded to three numbers; ``ConfigError`` for values out of range."""
@@ -104,7 +106,7 @@ class ImportConfig:
             raise ConfigError(f"The ground resolution must be a positive number of metres per pixel, not {gsd!r}.",
                               "Give e.g. --gsd 0.3 (UC Merced), or leave it out when it is not known.")
         return ImportConfig(Path(self.source).expanduser(), bands, (lo, hi), size, order,
-                            None if gsd is None else float(gsd))
+                            None if gsd is None else float(gsd), self.min_classes)
 
 
 @dataclass(frozen=True)
@@ -164,7 +166,7 @@ def import_dataset(config: ImportConfig, cancel: CancelToken | None = None) -> G
         raise DatasetError(f"None of the {len(candidates)} image files in {shown} could be used "
                            f"({_reasons(skipped)}).", "Check the files; the import report lists every reason.")
     classes = _class_list(items, config.class_order)
-    if len(classes) < 2:
+    if len(classes) < config.min_classes:
         raise DatasetError(f"Only one class ({classes[0]!r}) was found in {shown}.",
                            "Classification needs at least two classes: " + _LAYOUT_HINT)
     empty = sorted({c.label for c in candidates} - set(classes))

@@ -75,7 +75,7 @@ def class_colours(n: int) -> list[tuple[int, int, int]]:
 # CSV and GeoJSON
 
 
-def _csv_cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
     """A CSV cell: ``None`` empty, text as valid UTF-8 with a ``'`` before formula characters."""
     if value is None:
         return ""
@@ -90,7 +90,7 @@ def _write_csv_file(result: LabelResult, path: Path, bom: bool = True) -> None:
         writer = csv.writer(fh)
         writer.writerow(CSV_FIELDS)
         for row in result.rows:
-            writer.writerow([_csv_cell(v) for v in row.as_dict().values()])
+            writer.writerow([csv_cell(v) for v in row.as_dict().values()])
 
 
 def _rows_by_input(result: LabelResult) -> Iterable[tuple[LabelInput, list[LabelRow]]]:

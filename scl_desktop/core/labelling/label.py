@@ -99,11 +99,17 @@ class LabelConfig:
 
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LabelBatch:
-    """Event: the rows of one finished batch (in no particular order across batches)."""
+    """Event: the rows of one finished batch (in no particular order across batches).
+
+    ``outputs`` (float32 [len(rows), n]) is the model's whole output for each row, in row order: the
+    class probabilities, then any extra columns the model gives (mining's model adds the encoder
+    features, ``mining.candidates``).
+    """
 
     rows: tuple[LabelRow, ...]
+    outputs: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,7 +117,8 @@ class LabelModel:
     """What labelling needs of a trained model.
 
     ``predictor`` maps uint8 images [B, 3, size, size] to class probabilities [B, C] (e.g.
-    ``model.predictor.Predictor``); ``raster`` holds the training band mapping and stretch;
+    ``model.predictor.Predictor``); it may return more columns, which labelling passes on in
+    ``LabelBatch.outputs`` and otherwise ignores; ``raster`` holds the training band mapping and stretch;
     ``default_tile`` is the window size in pixels when none is given (the training images' median
     side). ``training_gsd``: the training data's ground resolution in metres per pixel (``None``:
     unknown); ``demo_data``: the demo data folder when the model was trained on the synthetic demo
@@ -420,8 +427,11 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
         """Turn a finished batch into rows, scene cells and events."""
         if done is not None:
             done.synchronize()
+        outputs = probs.cpu().numpy().copy() if probs is not None else None
+        if probs is not None:
+            probs = probs[:, :len(model.classes)]  # extra columns (mining's features) ride along in ``outputs``
         rows = _rows_for(batch, probs, plan, model.classes) if probs is not None else []
-        unit_probs = probs.cpu().numpy() if probs is not None else None
+        unit_probs = outputs[:, :len(model.classes)] if outputs is not None else None
         for n, unit in enumerate(batch.units):
             if unit.window is not None and unit_probs is not None:
                 smap = scene_maps.get(unit.input_index)
@@ -441,7 +451,7 @@ def label_with_model(model: LabelModel, paths: Sequence[Any], config: LabelConfi
                 yield Log(f"Further unreadable windows of {display_path(plan.inputs[input_index].path)} are skipped "
                           "without a message (see the result's skipped files).", "warning")
         if rows:
-            yield LabelBatch(tuple(rows))
+            yield LabelBatch(tuple(rows), outputs)
         yield meter.progress("Labelling", result.done, unit="tiles")
 
     started = time.perf_counter()

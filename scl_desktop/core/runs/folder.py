@@ -248,6 +248,16 @@ class Run:
         self._save_record(start_weights=dict(start))
 
     @property
+    def derived_from(self) -> dict[str, Any] | None:
+        """Where a derived run came from ({"run": parent id, ...}: e.g. mining's grown training part, which
+        shares the parent's encoder), or None for a run trained on its own."""
+        return self._record.get("derived_from")
+
+    def record_derivation(self, origin: Mapping[str, Any]) -> None:
+        """Record in run.json the run this one was derived from and how (``derived_from``)."""
+        self._save_record(derived_from=dict(origin))
+
+    @property
     def environment(self) -> dict[str, Any]:
         """Versions, code version, device and command line recorded at creation (environment.json)."""
         return self._read(ENVIRONMENT_FILE)
