@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QFileDialog, QGridLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from scl_desktop.core.events import CancelToken, Log
 from scl_desktop.core.labelling import export as geo_export
@@ -100,18 +100,16 @@ class ExportPanel(QWidget):
         self.report.setWordWrap(True)
         self.report.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.report.setVisible(False)  # shown from the first export on
-        row = QHBoxLayout()
-        row.addWidget(QLabel("<b>Export</b>"))
-        for key in ("csv", "geojson", "raster"):
-            row.addWidget(self.buttons[key])
-            if key == "csv":
-                row.addWidget(self.csv_bom)
-        row.addWidget(self.with_confidence)
-        row.addWidget(self.buttons["all"])
-        row.addStretch(1)
+        rows = QGridLayout()  # two short rows rather than one long one: the page fits a 1280 px screen
+        rows.addWidget(QLabel("<b>Export</b>"), 0, 0)
+        for column, widget in enumerate((self.buttons["csv"], self.csv_bom, self.buttons["geojson"]), start=1):
+            rows.addWidget(widget, 0, column)
+        for column, widget in enumerate((self.buttons["raster"], self.with_confidence, self.buttons["all"]), start=1):
+            rows.addWidget(widget, 1, column)
+        rows.setColumnStretch(4, 1)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(row)
+        layout.addLayout(rows)
         layout.addWidget(self.report)
         session.busy_changed.connect(self._update)
         self.set_result(None)

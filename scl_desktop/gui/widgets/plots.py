@@ -130,7 +130,7 @@ class LiveCurves(_EmptyHint):
         if y_range is not None:
             item.setYRange(*y_range, padding=0.02)
         if len(series) != 1:  # one row, on a translucent ground, so it hides little of the curves
-            item.addLegend(offset=(-10, 10), colCount=max(len(series), 1), brush=pg.mkBrush(255, 255, 255, 190),
+            item.addLegend(offset=(-10, 10), colCount=len(series) or 3, brush=pg.mkBrush(255, 255, 255, 190),
                            labelTextSize="8pt")
         self._markers = y_range is not None
         self._data: dict[str, tuple[list[float], list[float]]] = {}
