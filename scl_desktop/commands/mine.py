@@ -34,8 +34,16 @@ unchanged test set. The original run is never written. --json prints
 precision = true positives / list length per class; random_precision = the class's share of the
 images the list was drawn from. The derived runs are deleted at the end unless --keep-runs.
 
+`scl mine add DIR --out NEWDATA` writes a new dataset version from the review of DIR (the Review
+page saves every decision to DIR/review.json): the accepted and relabelled chips in class folders
+NEWDATA/<class>/, their provenance (NEWDATA/provenance.csv and .json: source file, window, CRS,
+score, decision, when), NEWDATA/dataset.json (the run's dataset with the chips appended) and
+NEWDATA/split.json (the run's split with the chips added to training only; validation and test
+unchanged, the mined images listed in its config). The run is the one DIR/mine.json names.
+
 Examples:
   scl mine RUN scenes/ --class harbor --top 50 --out mined/harbor
+  scl mine add mined/harbor --out data/ucm-v2 --json
   scl mine RUN ../shared/data/ucmerced --simulate --rounds 2 --top 20 --json"""
 
 
@@ -43,7 +51,8 @@ def register(subparsers: Any) -> None:
     """Add `scl mine` to the CLI."""
     p = subparsers.add_parser("mine", help="rank new imagery to review for a rare class (or simulate the loop)",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder)")
+    p.add_argument("run", metavar="RUN", help="run id, name or unique id prefix (or the run folder); `add`: write "
+                                            "a dataset version from a reviewed candidates folder")
     p.add_argument("inputs", metavar="INPUT", nargs="+",
                    help="image files, GeoTIFF scenes or folders of them (with --simulate: one labelled POOL)")
     what = p.add_mutually_exclusive_group()
@@ -81,6 +90,8 @@ def _rank_config(args: argparse.Namespace) -> Any:
 def run_mine(args: argparse.Namespace) -> int:
     from scl_desktop.core.errors import ConfigError
 
+    if args.run == "add":
+        return _add(args)
     if args.simulate:
         if len(args.inputs) != 1:
             raise ConfigError(f"--simulate takes one labelled POOL, not {len(args.inputs)} inputs.",
@@ -143,4 +154,29 @@ def _simulate(args: argparse.Namespace) -> int:
     else:
         for r in result.rounds:
             print(round_line(r) + (f" [run {r.run}]" if args.keep_runs and r.run else ""))
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from scl_desktop.core.errors import ConfigError
+    from scl_desktop.core.events import drive
+    from scl_desktop.core.mining.dataset_version import write_version
+    from scl_desktop.core.mining.review import ReviewSession
+    from scl_desktop.core.runs.store import RunStore
+    from scl_desktop.terminal import EventPrinter, print_json
+
+    if len(args.inputs) != 1 or not args.out:
+        raise ConfigError("`scl mine add` takes one reviewed candidates folder and --out.",
+                          "Run e.g. `scl mine add mined/harbor --out data/v2`.")
+    review = ReviewSession.open(args.inputs[0])
+    if not review.run_id:
+        raise ConfigError(f"{args.inputs[0]} does not say which run its candidates came from (no mine.json).",
+                          f"Write the list again with `scl mine RUN INPUT --class NAME --out {args.inputs[0]}`.")
+    run = RunStore().open(review.run_id)
+    version = drive(write_version(review, run.split, args.out), EventPrinter())
+    print(f"{review.progress_text()}; wrote {version.folder}", file=sys.stderr)
+    if args.json:
+        print_json(version.to_json())
+    else:
+        print(version.split)
     return 0

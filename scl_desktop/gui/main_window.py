@@ -30,6 +30,7 @@ from scl_desktop.gui.pages.device_page import DevicePage
 from scl_desktop.gui.pages.encoder_page import EncoderPage
 from scl_desktop.gui.pages.evaluate_page import EvaluatePage
 from scl_desktop.gui.pages.label_page import LabelPage
+from scl_desktop.gui.pages.review_page import ReviewPage
 from scl_desktop.gui.pages.runs_page import RunsPage
 from scl_desktop.gui.session import Session, run_matches
 from scl_desktop.gui.settings import AppSettings, window_settings
@@ -44,7 +45,7 @@ class MainWindow(QMainWindow):
     """The application window. ``pages`` maps a page key to its widget."""
 
     PAGES = (("dataset", "Dataset"), ("encoder", "Encoder"), ("classifier", "Classifier"),
-             ("evaluate", "Evaluate"), ("label", "Label"), ("runs", "Runs"), ("device", "Device"))
+             ("evaluate", "Evaluate"), ("label", "Label"), ("review", "Review"), ("runs", "Runs"), ("device", "Device"))
 
     def __init__(self, settings: AppSettings | None = None, settings_warning: str | None = None) -> None:
         super().__init__()
@@ -68,6 +69,7 @@ class MainWindow(QMainWindow):
             "classifier": ClassifierPage(self.session, self.settings),
             "evaluate": EvaluatePage(self.session, self.settings),
             "label": LabelPage(self.session, self.settings),
+            "review": ReviewPage(self.session, self.settings),
             "runs": RunsPage(self.session, self.settings),
             "device": DevicePage(self.session, self.settings),
         }
@@ -164,10 +166,10 @@ class MainWindow(QMainWindow):
         """Say in the status bar what a drop does on this page (unless a task is running)."""
         if self.session.busy:
             return
-        self.statusBar().showMessage(
-            "Drop image folders, GeoTIFF tiles or scenes anywhere on the window to label them."
-            if self.current_page() == "label" else
-            "Drop a dataset folder, GeoTIFF tiles or a CSV manifest anywhere on the window.")
+        self.statusBar().showMessage({
+            "label": "Drop image folders, GeoTIFF tiles or scenes anywhere on the window to label them.",
+            "review": "Drop a candidates folder (from `scl mine ... --out DIR`) on the window to review it.",
+        }.get(self.current_page(), "Drop a dataset folder, GeoTIFF tiles or a CSV manifest anywhere on the window."))
 
     def _build_menus(self) -> None:
         dataset: DatasetPage = self.pages["dataset"]  # type: ignore[assignment]
@@ -255,6 +257,10 @@ class MainWindow(QMainWindow):
         if self.current_page() == "label":  # images to label, not a dataset
             label: LabelPage = self.pages["label"]  # type: ignore[assignment]
             label.add_inputs(paths)
+            return
+        if self.current_page() == "review":  # a candidates folder to review
+            review: ReviewPage = self.pages["review"]  # type: ignore[assignment]
+            review.open_folder(paths[0])
             return
         self.show_page("dataset")
         dataset: DatasetPage = self.pages["dataset"]  # type: ignore[assignment]

@@ -6,7 +6,10 @@
 * ``ranking``: the two together (``RankConfig``, ``rank``);
 * ``candidates``: score every image / window of new inputs with a run (through labelling's
   readers) and rank them for review (``find_candidates``);
-* ``export``: the candidate list as ``candidates.csv`` and image chips;
+* ``export``: the candidate list as ``candidates.csv``, image chips and ``mine.json``;
+* ``review``: the analyst's decisions on a candidate list (accept, reject, relabel, undo), saved
+  to ``review.json`` after each; ``dataset_version``: the accepted chips as a new dataset version
+  (class folders, provenance, merged manifest, a split that grows training only);
 * ``pool``, ``derive``, ``simulate``: the simulated loop (a labelled pool plays the analyst, the
   accepted images grow the training part of a derived run, stage 2 is refitted, the unchanged
   test set scores it).

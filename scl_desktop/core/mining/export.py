@@ -1,4 +1,5 @@
-"""A candidate list on disk: ``DIR/candidates.csv`` and one image chip per candidate, ``DIR/chips/``.
+"""A candidate list on disk: ``DIR/candidates.csv``, one image chip per candidate, ``DIR/chips/``, and
+``DIR/mine.json`` (the run, its method and classes, the class the list is for: what a review needs).
 
 The CSV (columns ``CANDIDATE_FIELDS``) is UTF-8 with a byte-order mark like labelling's
 (``labelling.export.CSV_ENCODING``; formula characters and non-UTF-8 file names handled the same
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from collections.abc import Generator
@@ -25,6 +27,7 @@ from scl_desktop.core.mining.candidates import Candidate, CandidateList
 
 CANDIDATES_FILE = "candidates.csv"
 CHIPS_DIR = "chips"
+META_FILE = "mine.json"
 CANDIDATE_FIELDS = (
     "rank", "path", "col_off", "row_off", "width", "height", "cell_row", "cell_col", "minx", "miny", "maxx", "maxy",
     "crs", "predicted", "predicted_probability", "class", "class_probability", "margin", "entropy", "score", "chip",
@@ -63,6 +66,12 @@ def csv_text(candidates: CandidateList, chips: list[str]) -> str:
     return buf.getvalue()
 
 
+def meta_json(candidates: CandidateList) -> dict[str, object]:
+    """mine.json's content: the run, method, class (None for a list by doubt) and the run's classes."""
+    return {"kind": "scl-candidates", "run": candidates.run_id, "method": candidates.method,
+            "class": candidates.target, "classes": list(candidates.result.classes), "scored": candidates.scored}
+
+
 def write_candidates(candidates: CandidateList, folder: str | os.PathLike[str], chip_size: int | None = None,
                      cancel: CancelToken | None = None) -> Generator[Event, None, CandidateFiles]:
     """Write ``folder``/candidates.csv and the chips (``chip_size`` px a side; default the run's working size),
@@ -87,6 +96,8 @@ def write_candidates(candidates: CandidateList, folder: str | os.PathLike[str], 
         csv_path = folder / CANDIDATES_FILE
         with open(staged.stage(csv_path, ".csv"), "w", encoding=CSV_ENCODING, newline="") as fh:
             fh.write(csv_text(candidates, [f"{CHIPS_DIR}/{name}" for name in names]))
+        with open(staged.stage(folder / META_FILE, ".json"), "w", encoding="utf-8") as fh:
+            json.dump(meta_json(candidates), fh, indent=2)  # ASCII: class names may hold escaped bytes
         staged.commit()
     kept = set(names)
     for old in (folder / CHIPS_DIR).glob("*.png") if (folder / CHIPS_DIR).is_dir() else ():

@@ -11,13 +11,16 @@ import pytest
 from PIL import Image
 
 from scl_desktop import cli
+from scl_desktop.core.data.manifest import SplitManifest
 from scl_desktop.core.errors import ConfigError, DatasetError
 from scl_desktop.core.events import drive
 from scl_desktop.core.labelling.label import LabelConfig, label_inputs
 from scl_desktop.core.labelling.tiling import TilingConfig
 from scl_desktop.core.mining.candidates import MineConfig, find_candidates
+from scl_desktop.core.mining.dataset_version import write_version
 from scl_desktop.core.mining.export import CANDIDATE_FIELDS, CANDIDATES_FILE, CHIPS_DIR, write_candidates
 from scl_desktop.core.mining.ranking import RankConfig
+from scl_desktop.core.mining.review import ReviewSession
 from tests.core.raster_fixtures import write_geotiff
 from tests.core.training.test_encoder import COLOURS
 
@@ -105,6 +108,13 @@ def test_candidates_csv_and_chips_are_written(mined_run, tmp_path):
         else:
             assert row["crs"] == "" and row["minx"] == ""
     assert not [p for p in out.rglob("*.tmp")]
+
+    review = ReviewSession.open(out)  # mine.json names the run and its classes for the review
+    assert (review.run_id, review.target, review.classes) == (mined_run.id, "class2", mined_run.split.classes)
+    review.accept(1)
+    version = drive(write_version(review, mined_run.split, tmp_path / "v2"))
+    grown = SplitManifest.load(version.split)
+    assert grown.test == mined_run.split.test and len(grown.train) == len(mined_run.split.train) + 1
 
 
 def test_cli_mine_writes_the_list(mined_run, tmp_path, capsys):
