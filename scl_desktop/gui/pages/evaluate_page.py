@@ -136,7 +136,7 @@ class EvaluatePage(QWidget):
         self.baseline_form = ConfigForm(default, labels=LABELS, choices=config_choices())
         self.baseline_form.setObjectName("baselineForm")
         self.baseline_dialog = _form_dialog(self, "Baseline settings", self.baseline_form)
-        self.baseline_controls = TaskControls(session, "Train Plain baseline on this split")
+        self.baseline_controls = TaskControls(session, "Train Plain baseline")
         self.baseline_controls.start_button.setObjectName("baselineButton")
         self.baseline_controls.start_clicked.connect(self.train_baseline)
         baseline_box = QGroupBox("Baseline")
