@@ -264,7 +264,7 @@ class DatasetPage(QWidget):
         chart_layout.setContentsMargins(0, 0, 0, 0)
         chart_layout.addWidget(self.chart, 1)
         chart_layout.addWidget(self.chart_legend)
-        classes_split = splitter(Qt.Orientation.Horizontal, self.class_table, chart_box, stretch=(3, 2), sizes=(520, 300))
+        classes_split = splitter(Qt.Orientation.Horizontal, self.class_table, chart_box, sizes=(420, 400))
         self.report = QTreeWidget()
         self.report.setObjectName("importReport")
         self.report.setHeaderLabels(["What", "Why"])

@@ -28,9 +28,9 @@ class ClassTable(QTableWidget):
         self.verticalHeader().setDefaultSectionSize(THUMB + 6)
         self.verticalHeader().setVisible(False)
         header = self.horizontalHeader()
-        for col in range(len(COLUMNS)):  # class names are never cut short: the table scrolls instead
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        for col in range(1, len(COLUMNS)):
             header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
         self.setAlternatingRowColors(True)
         self.classes: list[str] = []
 
@@ -42,11 +42,13 @@ class ClassTable(QTableWidget):
         for row, name in enumerate(self.classes):
             pix = thumbnail(name)
             item = QTableWidgetItem(QIcon(pix) if pix is not None else QIcon(), name)
+            item.setToolTip(name)
             self.setItem(row, 0, item)
             self._set(row, 1, counts[name])
             for col in range(2, len(COLUMNS)):
                 self._set(row, col, "")
         self.resizeColumnsToContents()
+        self.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
 
     def show_split(self, split: SplitManifest | None) -> None:
         """Fill the role and train/val/test columns (or clear them when ``split`` is None)."""
