@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, SignalInstance
@@ -30,6 +31,12 @@ RANDOM_START = "random (as in the paper)"
 names, and a .pth file's path may be typed or pasted."""
 ROLE_SERIES = [("majority", theme.MAJORITY), ("minority", theme.MINORITY), ("overall", theme.OVERALL)]
 """The accuracy curves of the training pages: one per class role, and all classes together."""
+
+
+def dataset_folder(source: str | Path) -> Path:
+    """Where file dialogs about a dataset start: its folder (a CSV manifest's or a tile's folder)."""
+    path = Path(source)
+    return path if path.is_dir() else path.parent
 
 
 def config_choices(balances: tuple[str, ...] = BALANCES) -> dict[str, tuple[str, ...]]:

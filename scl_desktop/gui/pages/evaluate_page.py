@@ -32,7 +32,7 @@ from scl_desktop.core.training.baseline import train_baseline
 from scl_desktop.core.training.config import BaselineConfig
 from scl_desktop.core.workflows.onnx_export import OnnxExport, export_run
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
-from scl_desktop.gui.pages.common import config_choices, default_config, read_form
+from scl_desktop.gui.pages.common import config_choices, dataset_folder, default_config, read_form
 from scl_desktop.gui.pages.config_labels import LABELS
 from scl_desktop.gui.run_text import run_choice
 from scl_desktop.gui.session import Session
@@ -238,7 +238,7 @@ class EvaluatePage(QWidget):
         except SclError as exc:
             self.session.error.emit(f"Cannot export the {what}", exc, "")
             return None
-        start = Path(self.settings.last_folder(purpose, source if source.is_dir() else source.parent))
+        start = Path(self.settings.last_folder(purpose, dataset_folder(source)))
         default = start / name.format(run=run.id, method=row.method)
         path, _ = QFileDialog.getSaveFileName(self, f"Save the {what}", str(default), file_filter)
         if not path:

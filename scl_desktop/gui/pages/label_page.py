@@ -48,7 +48,7 @@ from scl_desktop.core.labelling.label import (
 from scl_desktop.core.labelling.tiling import TilingConfig
 from scl_desktop.core.labelling.types import LabelResult
 from scl_desktop.gui.layout import scrolled, splitter, tool_row
-from scl_desktop.gui.pages.common import DEVICE_CHOICES
+from scl_desktop.gui.pages.common import DEVICE_CHOICES, dataset_folder
 from scl_desktop.gui.run_text import run_choice
 from scl_desktop.gui.session import Session
 from scl_desktop.gui.settings import AppSettings
@@ -327,7 +327,7 @@ class LabelPage(QWidget):
     def _dataset_folder(self) -> Path | None:
         """The folder of the current dataset, where file dialogs start before one was used."""
         dataset = self.session.dataset
-        return Path(dataset.source).parent if dataset is not None and dataset.source else None
+        return dataset_folder(dataset.source) if dataset is not None and dataset.source else None
 
     def choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of images to label", self.settings.last_folder("label", self._dataset_folder()))
